@@ -1,0 +1,35 @@
+# `make test` and `make demo` are all the set-up a fresh machine needs: each creates .venv and
+# installs what is missing (re-installs when pyproject.toml changes).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: test lint docs demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check registers gateway tests
+	$(BIN)/ruff format --check registers gateway tests
+	$(BIN)/mypy
+
+# Regenerate committed artifacts (tests fail when they drift).
+docs: $(STAMP)
+	$(BIN)/gx-gateway registers --format md > docs/registers.md
+
+demo: $(STAMP)
+	$(BIN)/gx-gateway demo
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench/modbus_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

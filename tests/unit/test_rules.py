@@ -1,0 +1,170 @@
+"""Every compiler rule has a small broken fixture that must fail with file:line: Rnn."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from registers import MappingError, compile_mappings
+from registers.rules import RULES
+
+GOOD_SERVICE = """register,path,type,scale,access,unit,lookup,min,max,derive
+10,/Dc/0/Voltage,uint16,100,R,V DC,,,,
+11,/Dc/0/Current,int16,10,R,A DC,,,,
+12,/Mode,uint16,1,W,,mode,,,
+13,/Soc,uint32,10,W,%,,0,100,
+15,RESERVED,reserved[2],1,R,,,,,
+17,/CustomName,string[4],1,W,,,,,
+22,/Pv/I,uint16,10,R,A,,,,"quotient(/Dc/0/Current, /Dc/0/Voltage)"
+"""
+GOOD_LOOKUP = "value,label\n1,On\n4,Off\n5-7,Eco\n"
+GOOD_UNITS = "unit_id,instance,remark\n100,0,system\n225,512,\n"
+
+
+def make(
+    tmp: Path,
+    service: str = GOOD_SERVICE,
+    lookup: str = GOOD_LOOKUP,
+    units: str = GOOD_UNITS,
+    extra: dict[str, str] | None = None,
+) -> Path:
+    root = tmp / "mappings"
+    (root / "modbus").mkdir(parents=True)
+    (root / "lookups").mkdir()
+    (root / "modbus" / "battery.csv").write_text(service, encoding="utf-8")
+    (root / "lookups" / "mode.csv").write_text(lookup, encoding="utf-8")
+    (root / "modbus" / "unit_ids.csv").write_text(units, encoding="utf-8")
+    for rel, text in (extra or {}).items():
+        (root / rel).write_text(text, encoding="utf-8")
+    return root
+
+
+def problems_of(root: Path) -> list[str]:
+    with pytest.raises(MappingError) as info:
+        compile_mappings(root)
+    return [str(p) for p in info.value.problems]
+
+
+def replace_line(text: str, line: int, new: str) -> str:
+    lines = text.splitlines()
+    lines[line - 1] = new
+    return "\n".join(lines) + "\n"
+
+
+def test_good_fixture_compiles(tmp_path: Path) -> None:
+    cmap = compile_mappings(make(tmp_path))
+    table = cmap.services["battery"]
+    assert [r.address for r in table.registers] == [10, 11, 12, 13, 15, 17, 22]
+    assert cmap.by_address[10].run_end == 21  # 10..20 contiguous, gap at 21
+    assert cmap.by_address[19].register.path == "/CustomName"  # inside the string
+    assert cmap.by_address[22].run_end == 23
+    assert 21 not in cmap.by_address
+    assert cmap.unit_ids == {100: 0, 225: 512}
+
+
+# (rule, file, line, how to break the good fixture)
+CASES: list[tuple[str, str, int, dict[str, str]]] = [
+    ("R01", "modbus/battery.csv", 0, {"service": "\xff"}),  # replaced below with invalid UTF-8
+    ("R02", "modbus/battery.csv", 1, {"service": GOOD_SERVICE.replace("derive", "formula")}),
+    ("R02", "modbus/battery.csv", 1, {"service": GOOD_SERVICE.replace(",access", ",acces")}),
+    (
+        "R03",
+        "modbus/battery.csv",
+        2,
+        {"service": replace_line(GOOD_SERVICE, 2, "10,/Dc/0/Voltage,float32,100,R,V,,,,")},
+    ),
+    (
+        "R04",
+        "modbus/battery.csv",
+        2,
+        {"service": replace_line(GOOD_SERVICE, 2, "10,/Dc/0/Voltage,uint16[2],1,R,V,,,,")},
+    ),
+    ("R04", "modbus/battery.csv", 7, {"service": replace_line(GOOD_SERVICE, 7, "17,/CustomName,string[0],1,W,,,,,")}),
+    ("R05", "modbus/battery.csv", 2, {"service": replace_line(GOOD_SERVICE, 2, "x10,/Dc/0/Voltage,uint16,1,R,V,,,,")}),
+    ("R05", "modbus/battery.csv", 9, {"service": GOOD_SERVICE + "65535,/Big,uint32,1,R,,,,,\n"}),
+    ("R06", "modbus/battery.csv", 9, {"service": GOOD_SERVICE + "14,/Overlap,uint16,1,R,,,,,\n"}),
+    ("R07", "modbus/grid.csv", 2, {"grid": "register,path,type,scale,access\n11,/Ac/Power,int16,1,R\n"}),
+    ("R08", "modbus/battery.csv", 2, {"service": replace_line(GOOD_SERVICE, 2, "10,/Dc/0/Voltage,uint16,0,R,V,,,,")}),
+    ("R08", "modbus/battery.csv", 2, {"service": replace_line(GOOD_SERVICE, 2, "10,/Dc/0/Voltage,uint16,ten,R,V,,,,")}),
+    ("R09", "modbus/battery.csv", 2, {"service": replace_line(GOOD_SERVICE, 2, "10,/Dc/0/Voltage,uint16,1,RW,V,,,,")}),
+    ("R10", "lookups/mode.csv", 3, {"lookup": "value,label\n1,On\none,Off\n"}),
+    ("R10", "lookups/mode.csv", 3, {"lookup": "value,label\n5-7,Eco\n6,Off\n"}),
+    ("R10", "lookups/mode.csv", 2, {"lookup": "value,label\n1,\n"}),
+    ("R11", "modbus/battery.csv", 4, {"service": replace_line(GOOD_SERVICE, 4, "12,/Mode,uint16,1,W,,nosuch,,,")}),
+    ("R12", "modbus/battery.csv", 2, {"service": replace_line(GOOD_SERVICE, 2, "10,Dc/0/Voltage,uint16,1,R,V,,,,")}),
+    ("R12", "modbus/battery.csv", 6, {"service": replace_line(GOOD_SERVICE, 6, "15,/Spare,reserved[2],1,R,,,,,")}),
+    ("R12", "modbus/battery.csv", 2, {"service": replace_line(GOOD_SERVICE, 2, "10,RESERVED,uint16,1,R,,,,,")}),
+    ("R13", "modbus/battery.csv", 5, {"service": replace_line(GOOD_SERVICE, 5, "13,/Soc,uint32,10,W,%,,80,20,")}),
+    ("R13", "modbus/battery.csv", 5, {"service": replace_line(GOOD_SERVICE, 5, "13,/Soc,uint32,10,R,%,,0,100,")}),
+    ("R13", "modbus/battery.csv", 5, {"service": replace_line(GOOD_SERVICE, 5, "13,/Soc,uint32,10,W,%,,-5,100,")}),
+    (
+        "R14",
+        "modbus/battery.csv",
+        8,
+        {"service": replace_line(GOOD_SERVICE, 8, "22,/Pv/I,uint16,10,R,A,,,,sqrt(/Dc/0/Voltage)")},
+    ),
+    (
+        "R14",
+        "modbus/battery.csv",
+        8,
+        {"service": replace_line(GOOD_SERVICE, 8, '22,/Pv/I,uint16,10,R,A,,,,"quotient(/A)"')},
+    ),
+    (
+        "R14",
+        "modbus/battery.csv",
+        8,
+        {"service": replace_line(GOOD_SERVICE, 8, "22,/Pv/I,uint16,10,W,A,,,,unix_time()")},
+    ),
+    ("R15", "modbus/unit_ids.csv", 4, {"units": GOOD_UNITS + "100,5,again\n"}),
+    ("R15", "modbus/unit_ids.csv", 4, {"units": GOOD_UNITS + "300,5,too big\n"}),
+    ("R16", "modbus/unit_ids.csv", 0, {"units": ""}),
+    ("R17", "modbus/Grid-Meter.csv", 0, {"Grid-Meter": "register,path,type,scale,access\n500,/X,uint16,1,R\n"}),
+]
+
+
+@pytest.mark.parametrize(("rule", "file", "line", "change"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_rule_fixture(tmp_path: Path, rule: str, file: str, line: int, change: dict[str, str]) -> None:
+    kwargs = {k: v for k, v in change.items() if k in ("service", "lookup", "units")}
+    extra = {f"modbus/{k}.csv": v for k, v in change.items() if k not in ("service", "lookup", "units")}
+    root = make(tmp_path, extra=extra, **kwargs)
+    if rule == "R01":
+        (root / "modbus" / "battery.csv").write_bytes(b"register,path\n\xff\xfe\n")
+    if rule == "R16":
+        (root / "modbus" / "unit_ids.csv").unlink()
+    where = f"{root / file}:{line}: " if line else f"{root / file}: "
+    found = problems_of(root)
+    assert any(p.startswith(where + rule + " ") for p in found), found
+
+
+def test_every_rule_has_a_fixture() -> None:
+    assert {c[0] for c in CASES} == set(RULES)
+
+
+def test_all_problems_reported_together(tmp_path: Path) -> None:
+    broken = replace_line(GOOD_SERVICE, 2, "10,/Dc/0/Voltage,uint16,0,R,V,,,,")
+    broken = replace_line(broken, 3, "11,/Dc/0/Current,int16,10,X,A DC,,,,")
+    found = problems_of(make(tmp_path, service=broken, lookup="value,label\nx,On\n"))
+    assert [p.split(": ")[1].split()[0] for p in found] == ["R10", "R08", "R09", "R11"]
+
+
+def test_check_cli_reports_overlap_and_exits_1(tmp_path: Path) -> None:
+    root = make(tmp_path, service=GOOD_SERVICE + "14,/Overlap,uint16,1,R,,,,,\n")
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check", "--mappings", str(root)], capture_output=True, text=True
+    )
+    assert res.returncode == 1
+    assert res.stdout.splitlines() == [
+        f"{root}/modbus/battery.csv:9: R06 register 14 (uint16 /Overlap) overlaps register 13 "
+        f"(uint32 /Soc) at {root}/modbus/battery.csv:5"
+    ]
+    assert "Traceback" not in res.stderr
+
+
+def test_check_cli_clean_prints_one_line() -> None:
+    res = subprocess.run([sys.executable, "-m", "gateway.cli", "check"], capture_output=True, text=True)
+    assert res.returncode == 0
+    assert len(res.stdout.splitlines()) == 1
+    assert res.stdout.startswith("ok: 33 services, 1003 registers")
