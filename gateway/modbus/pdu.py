@@ -1,0 +1,178 @@
+"""Modbus PDU handling over the compiled tables: FC 3, 4 (read), 6, 16 (write), 23 (both).
+
+Checks run in the order of the Modbus spec: function code (01), counts (03), addresses (02),
+access (02), values (03), then the device (0A) and the owner's answer (0B timeout, 04
+refused). A write is validated whole before anything is written (all or nothing).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Coroutine
+from typing import Any, Final
+
+from gateway.store import NoDevice, Store, WriteRejected, WriteTimeout
+from registers.model import CompiledMap, Register
+from registers.types import Value
+
+ILLEGAL_FUNCTION: Final = 0x01
+ILLEGAL_ADDRESS: Final = 0x02
+ILLEGAL_VALUE: Final = 0x03
+DEVICE_FAILURE: Final = 0x04
+GATEWAY_PATH_UNAVAILABLE: Final = 0x0A
+GATEWAY_TARGET_NO_RESPONSE: Final = 0x0B
+
+MAX_READ: Final = 125
+MAX_WRITE: Final = 123
+MAX_RW_WRITE: Final = 121
+
+READ_HEADER: Final = struct.Struct(">HHHBBB")  # tid, pid, length, unit, fc, byte count
+EXCEPTION: Final = struct.Struct(">HHHBBB")  # tid, pid, 3, unit, fc|0x80, code
+REPLY_HEADER: Final = struct.Struct(">HHHB")  # tid, pid, length, unit (PDU follows)
+U16X2: Final = struct.Struct(">HH")
+FC16_REQ: Final = struct.Struct(">HHB")
+FC23_REQ: Final = struct.Struct(">HHHHB")
+
+WriteReply = Coroutine[Any, Any, bytes]
+
+
+def exception(tid: int, unit: int, fc: int, code: int) -> bytes:
+    return EXCEPTION.pack(tid, 0, 3, unit, (fc | 0x80) & 0xFF, code)
+
+
+def frame(tid: int, unit: int, pdu: bytes) -> bytes:
+    return REPLY_HEADER.pack(tid, 0, len(pdu) + 1, unit) + pdu
+
+
+class RequestHandler:
+    """Answers requests from the register images; routes writes through the Store."""
+
+    def __init__(
+        self,
+        cmap: CompiledMap,
+        images: dict[str, dict[int, bytearray]],
+        store: Store,
+        *,
+        writes: bool = True,
+        write_timeout_s: float = 2.0,
+    ) -> None:
+        self.by_address = dict(cmap.by_address)
+        self.unit_ids = dict(cmap.unit_ids)
+        self.images = images
+        self.store = store
+        self.writes = writes
+        self.write_timeout_s = write_timeout_s
+
+    # The hot path: a read is a slice of the device's image.
+    def read(self, tid: int, unit: int, fc: int, start: int, count: int) -> bytes:
+        if not 0 < count <= MAX_READ:
+            return EXCEPTION.pack(tid, 0, 3, unit, fc | 0x80, ILLEGAL_VALUE)
+        run = self.by_address.get(start)
+        if run is None or start + count > run.run_end:
+            return EXCEPTION.pack(tid, 0, 3, unit, fc | 0x80, ILLEGAL_ADDRESS)
+        table = run.table
+        image = self.images[table.name].get(self.unit_ids.get(unit, unit))
+        if image is None:
+            return EXCEPTION.pack(tid, 0, 3, unit, fc | 0x80, GATEWAY_PATH_UNAVAILABLE)
+        off = (start - table.low) << 1
+        n = count << 1
+        return READ_HEADER.pack(tid, 0, n + 3, unit, fc, n) + image[off : off + n]
+
+    def handle(self, tid: int, unit: int, fc: int, pdu: bytes) -> bytes | WriteReply:
+        """Any request but a well-formed FC 3/4; ``pdu`` starts after the function code."""
+        if fc in (3, 4):  # wrong length for a read
+            return exception(tid, unit, fc, ILLEGAL_VALUE)
+        if fc == 6:
+            if len(pdu) != 4:
+                return exception(tid, unit, fc, ILLEGAL_VALUE)
+            start = U16X2.unpack_from(pdu)[0]
+            echo = bytes((6,)) + pdu
+            return self._write(tid, unit, fc, start, pdu[2:4], lambda: frame(tid, unit, echo))
+        if fc == 16:
+            if len(pdu) < 5:
+                return exception(tid, unit, fc, ILLEGAL_VALUE)
+            start, count, nbytes = FC16_REQ.unpack_from(pdu)
+            data = pdu[5:]
+            if not 0 < count <= MAX_WRITE or nbytes != 2 * count or len(data) != nbytes:
+                return exception(tid, unit, fc, ILLEGAL_VALUE)
+            reply = frame(tid, unit, bytes((16,)) + pdu[:4])
+            return self._write(tid, unit, fc, start, data, lambda: reply)
+        if fc == 23:
+            if len(pdu) < 9:
+                return exception(tid, unit, fc, ILLEGAL_VALUE)
+            rstart, rcount, wstart, wcount, nbytes = FC23_REQ.unpack_from(pdu)
+            data = pdu[9:]
+            if (
+                not 0 < rcount <= MAX_READ
+                or not 0 < wcount <= MAX_RW_WRITE
+                or nbytes != 2 * wcount
+                or len(data) != nbytes
+            ):
+                return exception(tid, unit, fc, ILLEGAL_VALUE)
+            run = self.by_address.get(rstart)
+            if run is None or rstart + rcount > run.run_end:  # check the read before writing
+                return exception(tid, unit, fc, ILLEGAL_ADDRESS)
+
+            def read_back() -> bytes:
+                reply = self.read(tid, unit, fc, rstart, rcount)
+                return reply
+
+            return self._write(tid, unit, fc, wstart, data, read_back)
+        return exception(tid, unit, fc, ILLEGAL_FUNCTION)
+
+    # --- writes ------------------------------------------------------------------------
+    def _write(self, tid: int, unit: int, fc: int, start: int, data: bytes, reply: Any) -> bytes | WriteReply:
+        plan = self.plan_write(unit, start, data)
+        if isinstance(plan, int):
+            return exception(tid, unit, fc, plan)
+        service, instance, changes = plan
+        if not changes:  # only reserved registers: accepted and ignored
+            result: bytes = reply()
+            return result
+        return self._carry_out(tid, unit, fc, service, instance, changes, reply)
+
+    def plan_write(self, unit: int, start: int, data: bytes) -> int | tuple[str, int, dict[str, Value]]:
+        """Validate a write of ``data`` at ``start``: an exception code, or what to write."""
+        count = len(data) // 2
+        run = self.by_address.get(start)
+        if run is None or start + count > run.run_end:
+            return ILLEGAL_ADDRESS
+        if not self.writes:
+            return ILLEGAL_ADDRESS
+        end = start + count
+        registers: list[Register] = []
+        address = start
+        while address < end:
+            r = self.by_address[address].register
+            if r.reserved:
+                address = min(r.end, end)
+                continue
+            if r.address != address or r.end > end or not r.writable:
+                return ILLEGAL_ADDRESS  # read-only, or only part of a multi-register value
+            registers.append(r)
+            address = r.end
+        changes: dict[str, Value] = {}
+        for r in registers:
+            off = 2 * (r.address - start)
+            value = r.decode(data[off : off + 2 * r.type.width])
+            if value is None or r.check_write(value) is not None:
+                return ILLEGAL_VALUE
+            changes[r.path] = value
+        instance = self.unit_ids.get(unit, unit)
+        if self.images[run.table.name].get(instance) is None:
+            return GATEWAY_PATH_UNAVAILABLE
+        return run.table.name, instance, changes
+
+    async def _carry_out(
+        self, tid: int, unit: int, fc: int, service: str, instance: int, changes: dict[str, Value], reply: Any
+    ) -> bytes:
+        try:
+            await self.store.write(service, instance, changes, timeout=self.write_timeout_s)
+        except WriteTimeout:
+            return exception(tid, unit, fc, GATEWAY_TARGET_NO_RESPONSE)
+        except NoDevice:
+            return exception(tid, unit, fc, GATEWAY_PATH_UNAVAILABLE)
+        except WriteRejected:
+            return exception(tid, unit, fc, DEVICE_FAILURE)
+        result: bytes = reply()
+        return result
