@@ -8,7 +8,7 @@ refused). A write is validated whole before anything is written (all or nothing)
 from __future__ import annotations
 
 import struct
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 from gateway.store import NoDevice, Store, WriteRejected, WriteTimeout
@@ -113,22 +113,19 @@ class RequestHandler:
             if run is None or rstart + rcount > run.run_end:  # check the read before writing
                 return exception(tid, unit, fc, ILLEGAL_ADDRESS)
 
-            def read_back() -> bytes:
-                reply = self.read(tid, unit, fc, rstart, rcount)
-                return reply
-
-            return self._write(tid, unit, fc, wstart, data, read_back)
+            return self._write(tid, unit, fc, wstart, data, lambda: self.read(tid, unit, fc, rstart, rcount))
         return exception(tid, unit, fc, ILLEGAL_FUNCTION)
 
     # --- writes ------------------------------------------------------------------------
-    def _write(self, tid: int, unit: int, fc: int, start: int, data: bytes, reply: Any) -> bytes | WriteReply:
+    def _write(
+        self, tid: int, unit: int, fc: int, start: int, data: bytes, reply: Callable[[], bytes]
+    ) -> bytes | WriteReply:
         plan = self.plan_write(unit, start, data)
         if isinstance(plan, int):
             return exception(tid, unit, fc, plan)
         service, instance, changes = plan
         if not changes:  # only reserved registers: accepted and ignored
-            result: bytes = reply()
-            return result
+            return reply()
         return self._carry_out(tid, unit, fc, service, instance, changes, reply)
 
     def plan_write(self, unit: int, start: int, data: bytes) -> int | tuple[str, int, dict[str, Value]]:
@@ -164,7 +161,14 @@ class RequestHandler:
         return run.table.name, instance, changes
 
     async def _carry_out(
-        self, tid: int, unit: int, fc: int, service: str, instance: int, changes: dict[str, Value], reply: Any
+        self,
+        tid: int,
+        unit: int,
+        fc: int,
+        service: str,
+        instance: int,
+        changes: dict[str, Value],
+        reply: Callable[[], bytes],
     ) -> bytes:
         try:
             await self.store.write(service, instance, changes, timeout=self.write_timeout_s)
@@ -174,5 +178,4 @@ class RequestHandler:
             return exception(tid, unit, fc, GATEWAY_PATH_UNAVAILABLE)
         except WriteRejected:
             return exception(tid, unit, fc, DEVICE_FAILURE)
-        result: bytes = reply()
-        return result
+        return reply()

@@ -16,10 +16,10 @@ import logging
 import struct
 import time
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, cast
 
 from gateway.modbus.images import RegisterImages
-from gateway.modbus.pdu import ILLEGAL_VALUE, RequestHandler, WriteReply, exception
+from gateway.modbus.pdu import RequestHandler, WriteReply
 from gateway.store import Store
 from registers.model import CompiledMap
 
@@ -45,12 +45,12 @@ class Connection(asyncio.Protocol):
 
     # --- asyncio callbacks ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         if not self.server.admit(self, peer[0] if peer else None):
-            transport.abort()
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.forget(self)
@@ -226,6 +226,3 @@ class ModbusServer:
             for conn in [c for c in self.connections if c.last_rx < deadline and c.waiting is None]:
                 log.info("%s: idle for %g s; closing", conn.peer, self.idle_timeout_s)
                 conn.close()
-
-
-__all__ = ["ILLEGAL_VALUE", "Connection", "ModbusServer", "exception"]

@@ -6,7 +6,7 @@ import asyncio
 import struct
 
 from registers import CompiledMap
-from tests.protocol.conftest import MakeRig, RawClient, Rig, adu, read_pdu, words
+from tests.modbus_rig import MakeRig, RawClient, Rig, adu, read_pdu, words
 
 BATTERY_UNIT = 225  # -> instance 512 (unit_ids.csv)
 VEBUS_UNIT = 227  # -> instance 276

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.pdu import ExceptionResponse
 
-from tests.protocol.conftest import Rig
+from tests.modbus_rig import Rig
 
 
 async def test_pymodbus_reads_and_writes(rig: Rig) -> None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from gateway.modbus.server import ModbusServer
 from gateway.store import Store
 from registers import load_default
-from tests.protocol.conftest import BATTERY, VEBUS, RecordingOwner, adu, read_pdu
+from tests.modbus_rig import BATTERY, VEBUS, RecordingOwner, adu, read_pdu
 
 
 class ThreadedServer:
