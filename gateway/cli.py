@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.app import Gateway, StartupError, run_loop, serve
+from gateway.config import Config, ConfigError, HttpConfig, ModbusConfig, load_config, parse_listen, render_config_docs
 from registers import CompiledMap, MappingError, compile_mappings, default_mappings_dir
 from registers.docs import RENDERERS
+
+log = logging.getLogger("gx-gateway")
 
 
 def _load(mappings: str | None) -> CompiledMap:
@@ -44,6 +51,84 @@ def cmd_registers(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_HINTS = """\
+Try it (mbpoll; -0 = addresses as sent on the wire, as in the GX register list):
+  mbpoll -0 -1 -p {port} -a 100 -r 840 -c 4 -t 3 {host}   battery V x10, A x10, W, SOC %
+  mbpoll -0 -1 -p {port} -a 100 -r 843 -t 3 {host}        battery SOC, %
+  mbpoll -0 -1 -p {port} -a 100 -r 817 -t 3 {host}        AC consumption L1, W
+  mbpoll -0 -1 -p {port} -a 227 -r 33 -t 4 {host}         MultiPlus-II /Mode (3 = on, 4 = off)
+  mbpoll -0 -1 -p {port} -a 227 -r 33 -t 4 {host} 4       switch it off (a write; 3 switches it on)
+  mbpoll -0 -1 -p {port} -a 225 -r 259 -c 3 -t 3 {host}   battery monitor V x100, A x10, W
+Unit ids: 100 system & settings, 227 MultiPlus-II (vebus 276), 225 battery (512),
+224 / 226 MPPTs (278 / 279), 20 / 21 tanks, 24 / 25 temperatures, 30 bilge alarm.
+Register list: docs/registers.md. Ctrl-C stops."""
+
+
+def _demo_ready(gateway: Gateway) -> None:
+    assert gateway.modbus is not None
+    host, port = gateway.modbus.sockets[0]
+    print("gx-gateway demo: a simulated installation laid out like a Cerbo GX, no hardware needed.")
+    print(f"  Modbus-TCP  {host}:{port}")
+    if gateway.http is not None:
+        h_host, h_port = gateway.http.sockets[0]
+        print(f"  JSON API    http://{h_host}:{h_port}/api/v1/devices")
+    print(DEMO_HINTS.format(host=host, port=port), flush=True)
+
+
+def _run_ready(gateway: Gateway) -> None:
+    assert gateway.modbus is not None
+    host, port = gateway.modbus.sockets[0]
+    log.info("Modbus-TCP listening on %s:%d", host, port)
+
+
+def _serve(cmap: CompiledMap, config: Config, demo: bool) -> int:
+    gateway = Gateway(cmap, config, demo=demo)
+    try:
+        run_loop(lambda: serve(gateway, _demo_ready if demo else _run_ready))
+    except StartupError as e:
+        print(f"gx-gateway: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(Path(args.config))
+        cmap = _load(args.mappings)
+    except ConfigError as e:
+        print(f"gx-gateway: {e}", file=sys.stderr)
+        return 2
+    except MappingError as e:
+        for p in e.problems:
+            print(p, file=sys.stderr)
+        print("gx-gateway: the mappings do not compile; not starting", file=sys.stderr)
+        return 1
+    return _serve(cmap, config, demo=False)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        modbus = ModbusConfig(listen=parse_listen("--modbus", args.modbus))
+        http = HttpConfig(listen=parse_listen("--http", args.http)) if args.http != "off" else None
+    except ConfigError as e:
+        print(f"gx-gateway: {e}", file=sys.stderr)
+        return 2
+    cmap = _load(None)
+    with contextlib.ExitStack() as stack:
+        state_dir = (
+            Path(args.state_dir)
+            if args.state_dir
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gx-gateway-demo-")))
+        )
+        config = Config(state_dir=state_dir, modbus=modbus, http=http)
+        return _serve(cmap, config, demo=True)
+
+
+def cmd_config_docs(args: argparse.Namespace) -> int:
+    sys.stdout.write(render_config_docs())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gx-gateway", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,11 +139,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=sorted(RENDERERS), default="csv")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_registers)
+    p = sub.add_parser("run", help="run the gateway from a TOML config file (docs/config.md)")
+    p.add_argument("--config", metavar="FILE", required=True)
+    p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("demo", help="run a complete simulated installation on loopback, no hardware or config")
+    p.add_argument("--modbus", metavar="HOST:PORT", default="127.0.0.1:5020", help="default: 127.0.0.1:5020")
+    p.add_argument(
+        "--http", metavar="HOST:PORT", default="127.0.0.1:8088", help="JSON API; default: 127.0.0.1:8088, off = none"
+    )
+    p.add_argument("--state-dir", metavar="DIR", help="keep settings here (default: a temporary folder)")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("config-docs", help="print the configuration reference (docs/config.md)")
+    p.set_defaults(func=cmd_config_docs)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.command in ("run", "demo") else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -93,6 +93,7 @@ def _optional_str(where: str, v: Any) -> str:
 
 
 SIMULATED_KINDS: Final = ("vebus", "battery", "solarcharger", "tank", "temperature", "digitalinput")
+SIMULATED_ONCE: Final = ("vebus", "battery")  # the simulator models one inverter/charger and one bank
 DRIVERS_AVAILABLE: Final = ("simulated",)
 DRIVERS_PLANNED: Final = ("sunspec", "fronius", "sma", "meter")
 
@@ -175,7 +176,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     raw_devices = data.get("device", [])
     if not isinstance(raw_devices, list):
         raise ConfigError("device: use [[device]] tables, one per device")
-    devices = []
+    devices: list[DeviceConfig] = []
     seen: dict[tuple[str, int], int] = {}
     for i, raw in enumerate(raw_devices):
         where = f"device[{i}]"
@@ -189,6 +190,10 @@ def parse_config(data: Mapping[str, Any]) -> Config:
             )
         if d["driver"] == "simulated" and "kind" not in d:
             raise ConfigError(f"{where}.kind: missing (one of {', '.join(SIMULATED_KINDS)})")
+        if d["driver"] == "simulated" and d["kind"] in SIMULATED_ONCE:
+            first = next((j for j, e in enumerate(devices) if e.driver == "simulated" and e.kind == d["kind"]), None)
+            if first is not None:
+                raise ConfigError(f"{where}.kind: the simulator models one {d['kind']} (device[{first}] is one)")
         key = (d.get("kind") or d["driver"], d["instance"])
         if key in seen:
             raise ConfigError(f"{where}.instance: {key[1]} is already used by device[{seen[key]}] of the same kind")

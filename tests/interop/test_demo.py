@@ -1,0 +1,190 @@
+"""`gx-gateway demo` as a user runs it: a process, real sockets, mbpoll as the client.
+
+This is the issue's "Done when": plausible, changing values at unit 100 (840 battery
+voltage, 843 SOC, 817 consumption) and at the vebus and battery unit ids; a write to vebus
+/Mode takes effect; Ctrl-C/SIGTERM stop within a second; a port in use is one line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import need_tool
+
+GX = [sys.executable, "-m", "gateway.cli"]
+
+
+class Demo:
+    def __init__(self, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [*GX, "demo", "--modbus", "127.0.0.1:0", "--http", "127.0.0.1:0", *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.banner = ""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 20
+        while "Ctrl-C" not in self.banner and time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.banner += line
+        m = re.search(r"Modbus-TCP\s+127\.0\.0\.1:(\d+)", self.banner)
+        assert m, (
+            f"no Modbus address in the banner:\n{self.banner}\n{self.proc.stderr.read() if self.proc.stderr else ''}"
+        )
+        self.port = int(m.group(1))
+
+    def mbpoll(self, *args: str) -> str:
+        out = subprocess.run(
+            [need_tool("mbpoll"), "-0", "-1", "-p", str(self.port), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout
+
+    def read(self, unit: int, register: int, count: int = 1) -> list[int]:
+        out = self.mbpoll("-a", str(unit), "-r", str(register), "-c", str(count), "-t", "3", "127.0.0.1")
+        found = {
+            int(m.group(1)): int(m.group(3) or m.group(2))
+            for m in re.finditer(r"^\[(\d+)\]:\s+(-?\d+)(?: \((-?\d+)\))?", out, re.M)
+        }
+        return [found[r] for r in range(register, register + count)]
+
+    def stop(self) -> tuple[int, float, str]:
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = -9
+        stderr = self.proc.stderr.read() if self.proc.stderr else ""
+        return rc, time.monotonic() - t0, stderr
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[Demo]:
+    need_tool("mbpoll")
+    d = Demo()
+    yield d
+    if d.proc.poll() is None:
+        d.stop()
+
+
+def test_banner_tells_where_to_connect(demo: Demo) -> None:
+    assert f"mbpoll -0 -1 -p {demo.port} -a 100 -r 843 -t 3 127.0.0.1" in demo.banner
+    assert "/api/v1/devices" in demo.banner
+
+
+def test_system_values_are_plausible_and_change(demo: Demo) -> None:
+    volts, amps, watts, soc = demo.read(100, 840, 4)
+    assert 440 <= volts <= 590, volts  # a 48 V bank: 44.0..59.0 V (x10)
+    assert 0 <= soc <= 100
+    # battery power = V * I within rounding of the scaled registers (V x10, A x10)
+    assert abs(watts - (volts / 10) * (amps / 10)) <= abs(volts / 10) * 0.1 + 2, (volts, amps, watts)
+    consumption = demo.read(100, 817)[0]
+    assert 0 <= consumption < 65535
+    readings = {tuple(demo.read(100, 840, 4) + demo.read(100, 817))}
+    deadline = time.monotonic() + 8
+    while len(readings) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        readings.add(tuple(demo.read(100, 840, 4) + demo.read(100, 817)))
+    assert len(readings) >= 2, "values did not change in 8 s"
+
+
+def test_vebus_and_battery_units(demo: Demo) -> None:
+    ac_out_v = demo.read(227, 15)[0]  # vebus /Ac/Out/L1/V x10 at unit 227 (instance 276)
+    assert 2000 <= ac_out_v <= 2500 or ac_out_v == 0
+    assert demo.read(227, 33)[0] in (1, 2, 3, 4)  # /Mode
+    bat_v = demo.read(225, 259)[0]  # battery monitor /Dc/0/Voltage x100 (instance 512)
+    sys_v = demo.read(100, 840)[0]
+    assert abs(bat_v / 100 - sys_v / 10) < 0.2, (bat_v, sys_v)
+    for unit, register in ((224, 776), (226, 776), (20, 3004), (24, 3304)):
+        demo.read(unit, register)  # MPPTs, tank, temperature answer (no exception)
+
+
+def test_write_vebus_mode_takes_effect(demo: Demo) -> None:
+    demo.mbpoll("-a", "227", "-r", "33", "-t", "4", "127.0.0.1", "4")
+    assert demo.read(227, 33)[0] == 4
+    deadline = time.monotonic() + 5
+    while demo.read(227, 31)[0] != 0 and time.monotonic() < deadline:  # /State 0 = Off
+        time.sleep(0.3)
+    assert demo.read(227, 31)[0] == 0
+    assert demo.read(227, 23)[0] in (0, 65535)  # AC out power 0 W while off
+    demo.mbpoll("-a", "227", "-r", "33", "-t", "4", "127.0.0.1", "3")
+    assert demo.read(227, 33)[0] == 3
+
+
+def test_settings_write_persists(tmp_path: Path) -> None:
+    need_tool("mbpoll")
+    d = Demo("--state-dir", str(tmp_path))
+    try:
+        d.mbpoll("-a", "100", "-r", "2901", "-t", "4", "127.0.0.1", "350")  # min SOC 35.0 %
+        deadline = time.monotonic() + 3
+        while not (tmp_path / "settings.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (tmp_path / "settings.json").exists(), "not on disk within ~1 s"
+    finally:
+        rc, took, stderr = d.stop()
+    assert rc == 0 and took < 1.0, stderr
+    assert '"/Settings/CGwacs/BatteryLife/MinimumSocLimit": 35' in (tmp_path / "settings.json").read_text()
+    again = Demo("--state-dir", str(tmp_path))
+    try:
+        assert again.read(100, 2901)[0] == 350
+    finally:
+        again.stop()
+
+
+def test_sigterm_and_sigint_stop_within_a_second() -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        d = Demo()
+        t0 = time.monotonic()
+        d.proc.send_signal(sig)
+        rc = d.proc.wait(5)
+        took = time.monotonic() - t0
+        stderr = d.proc.stderr.read() if d.proc.stderr else ""
+        assert rc == 0, stderr
+        assert took < 1.0, took
+        assert "Traceback" not in stderr
+
+
+def test_port_in_use_is_one_line() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        out = subprocess.run(
+            [*GX, "demo", "--modbus", f"127.0.0.1:{port}", "--http", "off"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+    assert out.returncode == 1
+    assert (
+        out.stderr.strip().splitlines()[-1]
+        == f"gx-gateway: cannot listen on 127.0.0.1:{port} for Modbus-TCP: address already in use"
+    )
+    assert "Traceback" not in out.stderr
+
+
+def test_run_rejects_a_bad_config_in_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text('[modbus]\nlisten = "127.0.0.1:0"\nwrites = "yes"\n', encoding="utf-8")
+    out = subprocess.run([*GX, "run", "--config", str(cfg)], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "gx-gateway: modbus.writes: expected true or false, got 'yes'"
