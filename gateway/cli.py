@@ -13,16 +13,14 @@ from pathlib import Path
 
 from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.config import Config, ConfigError, HttpConfig, ModbusConfig, load_config, parse_listen, render_config_docs
-from registers import CompiledMap, MappingError, compile_mappings, default_mappings_dir
+from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS
 
 log = logging.getLogger("gx-gateway")
 
 
 def _load(mappings: str | None) -> CompiledMap:
-    if mappings is None:
-        return compile_mappings(default_mappings_dir(), shown_root="mappings")
-    return compile_mappings(Path(mappings))
+    return load_default() if mappings is None else compile_mappings(Path(mappings))
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -125,7 +125,6 @@ class CompiledMap:
     by_address: Mapping[int, AddressRun]  # every mapped address -> its run
     unit_ids: Mapping[int, int]  # exceptions: unit id -> device instance
     lookups: Mapping[str, Lookup]
-    deviations: tuple[Mapping[str, str], ...] = field(default=())
 
     def instance_for_unit(self, unit_id: int) -> int:
         return self.unit_ids.get(unit_id, unit_id)
@@ -138,9 +137,6 @@ class CompiledMap:
         if 0 <= instance <= 247 and instance not in self.unit_ids:
             return instance
         return None
-
-    def registers(self) -> list[Register]:
-        return [r for t in sorted(self.services.values(), key=lambda t: t.low) for r in t.registers]
 
 
 K = TypeVar("K")
