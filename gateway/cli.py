@@ -14,6 +14,7 @@ from pathlib import Path
 from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.config import Config, ConfigError, HttpConfig, ModbusConfig, load_config, parse_listen, render_config_docs
 from registers import CompiledMap, MappingError, compile_mappings, load_default
+from registers.derive import gateway_version
 from registers.docs import RENDERERS
 
 log = logging.getLogger("gx-gateway")
@@ -129,6 +130,7 @@ def cmd_config_docs(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gx-gateway", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gx-gateway {gateway_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("check", help="compile the mappings and report every problem as file:line: Rnn message")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")

@@ -106,7 +106,15 @@ MODBUS: Final = (
     Key("idle_timeout_s", 120.0, _positive, "close a connection silent for this long"),
     Key("invalid", "sentinel", _choice("sentinel", "zero"), "invalid values: the type's sentinel, or 0 as the GX does"),
 )
-HTTP: Final = (Key("listen", ("0.0.0.0", 80), parse_listen, "HOST:PORT of the JSON API", ("127.0.0.1", 8088)),)
+HTTP: Final = (
+    Key(
+        "listen",
+        ("0.0.0.0", 80),
+        parse_listen,
+        "HOST:PORT of the JSON API; no [http] section = no HTTP",
+        ("127.0.0.1", 8088),
+    ),
+)
 DEVICE: Final = (
     Key(
         "driver",

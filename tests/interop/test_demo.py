@@ -24,6 +24,24 @@ from tests.helpers import need_tool
 GX = [sys.executable, "-m", "gateway.cli"]
 
 
+def mbpoll(port: int, *args: str) -> str:
+    out = subprocess.run(
+        [need_tool("mbpoll"), "-0", "-1", "-p", str(port), *args], capture_output=True, text=True, timeout=10
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def read(port: int, unit: int, register: int, count: int = 1) -> list[int]:
+    """Input registers via mbpoll, signed where mbpoll shows a signed value."""
+    out = mbpoll(port, "-a", str(unit), "-r", str(register), "-c", str(count), "-t", "3", "127.0.0.1")
+    found = {
+        int(m.group(1)): int(m.group(3) or m.group(2))
+        for m in re.finditer(r"^\[(\d+)\]:\s+(-?\d+)(?: \((-?\d+)\))?", out, re.M)
+    }
+    return [found[r] for r in range(register, register + count)]
+
+
 class Demo:
     def __init__(self, *extra: str) -> None:
         self.proc = subprocess.Popen(
@@ -47,22 +65,10 @@ class Demo:
         self.port = int(m.group(1))
 
     def mbpoll(self, *args: str) -> str:
-        out = subprocess.run(
-            [need_tool("mbpoll"), "-0", "-1", "-p", str(self.port), *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        assert out.returncode == 0, out.stdout + out.stderr
-        return out.stdout
+        return mbpoll(self.port, *args)
 
     def read(self, unit: int, register: int, count: int = 1) -> list[int]:
-        out = self.mbpoll("-a", str(unit), "-r", str(register), "-c", str(count), "-t", "3", "127.0.0.1")
-        found = {
-            int(m.group(1)): int(m.group(3) or m.group(2))
-            for m in re.finditer(r"^\[(\d+)\]:\s+(-?\d+)(?: \((-?\d+)\))?", out, re.M)
-        }
-        return [found[r] for r in range(register, register + count)]
+        return read(self.port, unit, register, count)
 
     def stop(self) -> tuple[int, float, str]:
         t0 = time.monotonic()
@@ -188,3 +194,39 @@ def test_run_rejects_a_bad_config_in_one_line(tmp_path: Path) -> None:
     out = subprocess.run([*GX, "run", "--config", str(cfg)], capture_output=True, text=True, timeout=20)
     assert out.returncode == 2
     assert out.stderr.strip() == "gx-gateway: modbus.writes: expected true or false, got 'yes'"
+
+
+def test_run_with_a_config_of_simulated_devices(tmp_path: Path) -> None:
+    """`gx-gateway run` as an installer would start it: only the configured devices exist."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(
+        f'state_dir = "{tmp_path / "state"}"\n'
+        f'[modbus]\nlisten = "127.0.0.1:{port}"\ninvalid = "zero"\n'
+        '[[device]]\ndriver = "simulated"\nkind = "battery"\ninstance = 512\n'
+        '[[device]]\ndriver = "simulated"\nkind = "tank"\ninstance = 20\nname = "Water"\n',
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [*GX, "run", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 20
+        log = ""
+        while f"listening on 127.0.0.1:{port}" not in log and time.monotonic() < deadline:
+            log += proc.stderr.readline()
+        assert f"listening on 127.0.0.1:{port}" in log, log
+        assert 4400 <= read(port, 225, 259)[0] <= 5900  # the battery answers (V x100)
+        assert 0 < read(port, 20, 3004)[0] <= 1000  # the tank's level (% x10)
+        out = subprocess.run(
+            [need_tool("mbpoll"), "-0", "-1", "-p", str(port), "-a", "227", "-r", "33", "-t", "4", "127.0.0.1"],
+            capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+        assert "Gateway path unavailable" in out.stdout + out.stderr  # no vebus configured
+        assert read(port, 100, 840)[0] > 0  # the system service derives from the battery
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
