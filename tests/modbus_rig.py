@@ -29,6 +29,7 @@ class RecordingOwner:
     store: Store
     delay_s: float = 0.0
     reject: bool = False
+    crash: bool = False
     writes: list[tuple[str, int, dict[str, Value]]] = field(default_factory=list)
 
     async def write(self, device: Device, changes: Mapping[str, Value]) -> None:
@@ -36,6 +37,8 @@ class RecordingOwner:
             await asyncio.sleep(self.delay_s)
         if self.reject:
             raise WriteRejected("refused by the device")
+        if self.crash:
+            raise RuntimeError("a bug in the driver")
         self.writes.append((device.service, device.instance, dict(changes)))
         self.store.publish(device.service, device.instance, changes)
 

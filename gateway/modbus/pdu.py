@@ -7,6 +7,7 @@ refused). A write is validated whole before anything is written (all or nothing)
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
@@ -14,6 +15,8 @@ from typing import Any, Final
 from gateway.store import NoDevice, Store, WriteRejected, WriteTimeout
 from registers.model import CompiledMap, Register
 from registers.types import Value
+
+log = logging.getLogger(__name__)
 
 ILLEGAL_FUNCTION: Final = 0x01
 ILLEGAL_ADDRESS: Final = 0x02
@@ -177,5 +180,8 @@ class RequestHandler:
         except NoDevice:
             return exception(tid, unit, fc, GATEWAY_PATH_UNAVAILABLE)
         except WriteRejected:
+            return exception(tid, unit, fc, DEVICE_FAILURE)
+        except Exception:  # a driver bug must not wedge the connection: answer, and say so
+            log.exception("write to %s instance %d failed in its owner", service, instance)
             return exception(tid, unit, fc, DEVICE_FAILURE)
         return reply()

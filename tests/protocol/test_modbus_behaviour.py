@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import struct
 
+import pytest
+
 from registers import CompiledMap
 from tests.modbus_rig import MakeRig, RawClient, Rig, adu, read_pdu, words
 
@@ -220,6 +222,16 @@ async def test_owner_timeout_and_refusal(make_rig: MakeRig) -> None:
     rig.owner.reject = True
     assert await c.request(VEBUS_UNIT, struct.pack(">BHH", 6, 33, 4)) == exc(6, 0x04)
     assert rig.store.get("vebus", 276, "/Mode") == 3
+    await c.close()
+
+
+async def test_owner_bug_answers_04_and_the_connection_goes_on(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    rig.owner.crash = True
+    c = await RawClient.connect(rig.port)
+    await c.send(adu(1, VEBUS_UNIT, struct.pack(">BHH", 6, 33, 4)) + adu(2, VEBUS_UNIT, read_pdu(33, 1)))
+    assert (await c.frame())[::2] == (1, exc(6, 0x04))
+    assert (await c.frame())[::2] == (2, bytes((3, 2, 0, 3)))
+    assert "failed in its owner" in caplog.text
     await c.close()
 
 
