@@ -47,7 +47,10 @@ class Gateway:
 
     async def start(self) -> None:
         self.settings = Settings(self.store, self.config.state_dir)
-        self.settings.start()
+        try:
+            self.settings.start()
+        except OSError as e:
+            raise StartupError(f"state_dir {self.config.state_dir}: {_reason(e)}") from None
         self.system = SystemService(self.store, serial=_serial())
         self.system.start()
         if self.demo or self.config.devices:

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -65,8 +66,15 @@ class Settings:
         self.save_delay_s = save_delay_s
         self.values: dict[str, Value] = dict(DEFAULTS)
         self._save_task: asyncio.Task[None] | None = None
+        self._dirty = False
 
     def start(self) -> Device:
+        """Load saved settings and publish them. Raises OSError when state_dir is not writable."""
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            probe = self.path.with_suffix(".json.probe")
+            probe.write_bytes(b"")  # fail now, in one line, rather than at the first write
+            probe.unlink()
         self.values.update(self._load())
         self._follow()
         return self.store.add_device(SERVICE, INSTANCE, owner=self, values=self.values)
@@ -93,26 +101,44 @@ class Settings:
             self.values[follower] = self.values.get(leader)
 
     def _schedule_save(self) -> None:
+        self._dirty = True
         if self.path is None or (self._save_task is not None and not self._save_task.done()):
             return
 
         async def later() -> None:
-            await asyncio.sleep(self.save_delay_s)
-            self.save()
+            while self._dirty:  # writes that arrive during a save get a save of their own
+                await asyncio.sleep(self.save_delay_s)
+                self._dirty = False
+                try:  # fsync can take long on flash: keep it off the event loop (Modbus replies)
+                    await asyncio.to_thread(self._write_file, self._snapshot())
+                except OSError as e:  # the values stay live in memory; say so, without a traceback
+                    log.error("cannot save settings to %s: %s", self.path, e)
 
         self._save_task = asyncio.create_task(later())
 
     def save(self) -> None:
+        self._write_file(self._snapshot())
+
+    def _snapshot(self) -> dict[str, Value]:
+        """What differs from the defaults (taken on the event loop, written elsewhere)."""
+        return {p: v for p, v in self.values.items() if p not in FOLLOWERS and DEFAULTS.get(p, object()) != v}
+
+    def _write_file(self, changed: dict[str, Value]) -> None:
         if self.path is None:
             return
-        changed = {p: v for p, v in self.values.items() if p not in FOLLOWERS and DEFAULTS.get(p, object()) != v}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(changed, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        # A unique temporary file: a shutdown flush may overlap a save still in its thread.
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings.", suffix=".tmp")
+        try:
+            with open(fd, "w", encoding="utf-8") as f:
+                json.dump(changed, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         log.debug("settings saved to %s", self.path)
 
     def _load(self) -> dict[str, Value]:

@@ -230,3 +230,13 @@ def test_run_with_a_config_of_simulated_devices(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(5) == 0
+
+
+def test_unwritable_state_dir_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(f'state_dir = "{blocker / "state"}"\n[modbus]\nlisten = "127.0.0.1:0"\n', encoding="utf-8")
+    out = subprocess.run([*GX, "run", "--config", str(cfg)], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"gx-gateway: state_dir {blocker / 'state'}: not a directory"
