@@ -58,9 +58,19 @@ Try it (mbpoll; -0 = addresses as sent on the wire, as in the GX register list):
   mbpoll -0 -1 -p {port} -a 227 -r 33 -t 4 {host}         MultiPlus-II /Mode (3 = on, 4 = off)
   mbpoll -0 -1 -p {port} -a 227 -r 33 -t 4 {host} 4       switch it off (a write; 3 switches it on)
   mbpoll -0 -1 -p {port} -a 225 -r 259 -c 3 -t 3 {host}   battery monitor V x100, A x10, W
-Unit ids: 100 system & settings, 227 MultiPlus-II (vebus 276), 225 battery (512),
-224 / 226 MPPTs (278 / 279), 20 / 21 tanks, 24 / 25 temperatures, 30 bilge alarm.
 Register list: docs/registers.md. Ctrl-C stops."""
+
+
+def unit_table(gateway: Gateway) -> list[str]:
+    """Where each device answers, derived from the Store and unit_ids.csv (never a copy)."""
+    rows = []
+    for d in gateway.store.devices():
+        unit = gateway.cmap.unit_for_instance(d.instance)
+        name = d.get("/CustomName")
+        label = f"{d.service} {d.instance}" + (f" ({name})" if isinstance(name, str) and name else "")
+        rows.append((unit if unit is not None else -1, label))
+    lines = [f"  unit {unit if unit >= 0 else '-':>3}  {label}" for unit, label in sorted(rows)]
+    return lines
 
 
 def _demo_ready(gateway: Gateway) -> None:
@@ -71,6 +81,8 @@ def _demo_ready(gateway: Gateway) -> None:
     if gateway.http is not None:
         h_host, h_port = gateway.http.sockets[0]
         print(f"  JSON API    http://{h_host}:{h_port}/api/v1/devices")
+    print("Devices:")
+    print("\n".join(unit_table(gateway)))
     print(DEMO_HINTS.format(host=host, port=port), flush=True)
 
 

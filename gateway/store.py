@@ -164,3 +164,10 @@ class Store:
 
 def _is_valid(v: Scalar) -> bool:
     return v is not None and v == v  # NaN is invalid
+
+
+def as_number(v: Scalar) -> float | None:
+    """A valid number as float; None for absent, NaN, text and booleans."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
+        return float(v)
+    return None

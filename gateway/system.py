@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 
-from gateway.store import Device, Store, WriteRejected
+from gateway.store import Device, Store, WriteRejected, as_number
 from registers.types import Value as Scalar
 
 SERVICE = "system"
@@ -143,7 +143,7 @@ class SystemService:
         return None
 
     def _setting(self, path: str, default: int) -> int:
-        v = _num(self.store.get("settings", 0, path))
+        v = as_number(self.store.get("settings", 0, path))
         return int(v) if v is not None else default
 
     def _inverter_charger(self) -> tuple[Device | None, int | None, Phases, Phases]:
@@ -155,15 +155,15 @@ class SystemService:
         dev = self._first("vebus", "multi")
         if dev is None:
             return None, None, dict.fromkeys(PHASES), dict.fromkeys(PHASES)
-        active = _num(dev.get("/Ac/ActiveIn/ActiveInput"))
+        active = as_number(dev.get("/Ac/ActiveIn/ActiveInput"))
         active_in = int(active) if active is not None else None
         if dev.service == "vebus":
-            ac_in = {ph: _num(dev.get(f"/Ac/ActiveIn/{ph}/P")) for ph in PHASES}
+            ac_in = {ph: as_number(dev.get(f"/Ac/ActiveIn/{ph}/P")) for ph in PHASES}
         elif active_in in (0, 1):
-            ac_in = {ph: _num(dev.get(f"/Ac/In/{active_in + 1}/{ph}/P")) for ph in PHASES}
+            ac_in = {ph: as_number(dev.get(f"/Ac/In/{active_in + 1}/{ph}/P")) for ph in PHASES}
         else:
             ac_in = dict.fromkeys(PHASES)
-        ac_out = {ph: _num(dev.get(f"/Ac/Out/{ph}/P")) for ph in PHASES}
+        ac_out = {ph: as_number(dev.get(f"/Ac/Out/{ph}/P")) for ph in PHASES}
         return dev, active_in, ac_in, ac_out
 
     def _ac(self) -> dict[str, Scalar]:
@@ -193,9 +193,9 @@ class SystemService:
 
         pv: dict[str, Phases] = {b: dict.fromkeys(PHASES) for b in ("PvOnGrid", "PvOnGenset", "PvOnOutput")}
         for inv in self.store.devices("pvinverter"):
-            bucket = _pv_bucket(_num(inv.get("/Position")), inputs[0], inputs[1])
+            bucket = _pv_bucket(as_number(inv.get("/Position")), inputs[0], inputs[1])
             for ph in PHASES:
-                watts = _num(inv.get(f"/Ac/{ph}/Power"))
+                watts = as_number(inv.get(f"/Ac/{ph}/Power"))
                 if watts is not None:  # a phase some PV inverter reports is a number in every bucket
                     for b in pv:
                         pv[b][ph] = (pv[b][ph] or 0.0) + (watts if b == bucket else 0.0)
@@ -226,7 +226,7 @@ class SystemService:
 
     def _meter(self, service: str) -> Phases | None:
         dev = self._first(service)
-        return {ph: _num(dev.get(f"/Ac/{ph}/Power")) for ph in PHASES} if dev is not None else None
+        return {ph: as_number(dev.get(f"/Ac/{ph}/Power")) for ph in PHASES} if dev is not None else None
 
     def _dc(self) -> dict[str, Scalar]:
         """Battery and DC paths.
@@ -245,26 +245,26 @@ class SystemService:
         vebus = self._first("vebus")
         solar = self.store.devices("solarcharger")
         chargers = self.store.devices("charger")
-        pv_power = _sum(_num(d.get("/Yield/Power")) for d in solar)
-        pv_current = _sum(_num(d.get("/Dc/0/Current")) for d in solar)
+        pv_power = _sum(as_number(d.get("/Yield/Power")) for d in solar)
+        pv_current = _sum(as_number(d.get("/Dc/0/Current")) for d in solar)
         charger_power = _sum(_dc_power(d) for d in chargers)
         inverter_chargers = [d for s in ("vebus", "inverter", "multi") for d in self.store.devices(s)]
-        ic_current = _sum(_num(d.get("/Dc/0/Current")) for d in inverter_chargers)
+        ic_current = _sum(as_number(d.get("/Dc/0/Current")) for d in inverter_chargers)
         ic_power = _sum(_dc_power(d) for d in inverter_chargers)
 
         volts = amps = watts = soc = consumed = ttg = None
         if battery is not None:
-            volts, amps = _num(battery.get("/Dc/0/Voltage")), _num(battery.get("/Dc/0/Current"))
-            watts = _num(battery.get("/Dc/0/Power"))
+            volts, amps = as_number(battery.get("/Dc/0/Voltage")), as_number(battery.get("/Dc/0/Current"))
+            watts = as_number(battery.get("/Dc/0/Power"))
             if watts is None and volts is not None and amps is not None:
                 watts = volts * amps
-            soc = _num(battery.get("/Soc"))
-            consumed = _num(battery.get("/ConsumedAmphours"))
-            ttg = _num(battery.get("/TimeToGo"))
+            soc = as_number(battery.get("/Soc"))
+            consumed = as_number(battery.get("/ConsumedAmphours"))
+            ttg = as_number(battery.get("/TimeToGo"))
         elif vebus is not None:
-            volts, amps = _num(vebus.get("/Dc/0/Voltage")), _num(vebus.get("/Dc/0/Current"))
+            volts, amps = as_number(vebus.get("/Dc/0/Voltage")), as_number(vebus.get("/Dc/0/Current"))
             watts = volts * amps if volts is not None and amps is not None else None
-            soc = _num(vebus.get("/Soc"))
+            soc = as_number(vebus.get("/Soc"))
         if watts is None:
             state = None
         else:
@@ -283,19 +283,12 @@ class SystemService:
             "/Dc/Pv/Power": pv_power,
             "/Dc/Pv/Current": pv_current,
             "/Dc/Charger/Power": charger_power,
-            "/Dc/Vebus/Current": _num(vebus.get("/Dc/0/Current")) if vebus is not None else None,
+            "/Dc/Vebus/Current": as_number(vebus.get("/Dc/0/Current")) if vebus is not None else None,
             "/Dc/Vebus/Power": _dc_power(vebus) if vebus is not None else None,
             "/Dc/InverterCharger/Current": ic_current,
             "/Dc/InverterCharger/Power": ic_power,
             "/Dc/System/Power": dc_system,
         }
-
-
-def _num(v: Scalar) -> float | None:
-    """A valid number as float; strings, None and NaN are not numbers."""
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
-        return float(v)
-    return None
 
 
 def _add(a: float | None, b: float | None) -> float | None:
@@ -317,7 +310,7 @@ def _clamp(v: float) -> float:
 
 
 def _dc_power(device: Device) -> float | None:
-    volts, amps = _num(device.get("/Dc/0/Voltage")), _num(device.get("/Dc/0/Current"))
+    volts, amps = as_number(device.get("/Dc/0/Voltage")), as_number(device.get("/Dc/0/Current"))
     return volts * amps if volts is not None and amps is not None else None
 
 

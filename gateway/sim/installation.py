@@ -30,7 +30,7 @@ from gateway.sim.devices import (
     Vebus,
 )
 from gateway.sim.physics import Controls, Flows, Plant
-from gateway.store import Device, Store, WriteRejected
+from gateway.store import Device, Store, WriteRejected, as_number
 from registers.types import Value
 
 START_HOUR: Final = 10.0  # start in the sun
@@ -201,4 +201,5 @@ def _check(path: str, value: Value, rule: Rule) -> Value:
 
 
 def _number(v: Value, default: float) -> float:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v else default
+    n = as_number(v)
+    return default if n is None else n

@@ -94,6 +94,7 @@ def demo() -> Iterator[Demo]:
 def test_banner_tells_where_to_connect(demo: Demo) -> None:
     assert f"mbpoll -0 -1 -p {demo.port} -a 100 -r 843 -t 3 127.0.0.1" in demo.banner
     assert "/api/v1/devices" in demo.banner
+    assert "unit 227  vebus 276" in demo.banner and "unit 225  battery 512" in demo.banner
 
 
 def test_system_values_are_plausible_and_change(demo: Demo) -> None:
