@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from gateway.store import Device, Store, WriteRejected
-from registers.types import Value
+from registers.values import Scalar
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ SERVICE: Final = "settings"
 INSTANCE: Final = 0
 
 # Defaults as on a GX device with ESS set up for self-consumption; -1 means "no limit".
-DEFAULTS: Final[Mapping[str, Value]] = {
+DEFAULTS: Final[Mapping[str, Scalar]] = {
     "/Settings/CGwacs/AcPowerSetPoint": 50,
     "/Settings/CGwacs/MaxChargePercentage": 100,
     "/Settings/CGwacs/MaxDischargePercentage": 100,
@@ -64,7 +64,7 @@ class Settings:
         self.store = store
         self.path = state_dir / "settings.json" if state_dir is not None else None
         self.save_delay_s = save_delay_s
-        self.values: dict[str, Value] = dict(DEFAULTS)
+        self.values: dict[str, Scalar] = dict(DEFAULTS)
         self._save_task: asyncio.Task[None] | None = None
         self._dirty = False
 
@@ -79,7 +79,7 @@ class Settings:
         self._follow()
         return self.store.add_device(SERVICE, INSTANCE, owner=self, values=self.values)
 
-    async def write(self, device: Device, changes: Mapping[str, Value]) -> None:
+    async def write(self, device: Device, changes: Mapping[str, Scalar]) -> None:
         bad = [p for p in changes if p in FOLLOWERS]
         if bad:
             raise WriteRejected(f"{', '.join(bad)} is derived and cannot be written")
@@ -119,11 +119,11 @@ class Settings:
     def save(self) -> None:
         self._write_file(self._snapshot())
 
-    def _snapshot(self) -> dict[str, Value]:
+    def _snapshot(self) -> dict[str, Scalar]:
         """What differs from the defaults (taken on the event loop, written elsewhere)."""
         return {p: v for p, v in self.values.items() if p not in FOLLOWERS and DEFAULTS.get(p, object()) != v}
 
-    def _write_file(self, changed: dict[str, Value]) -> None:
+    def _write_file(self, changed: dict[str, Scalar]) -> None:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ class Settings:
             raise
         log.debug("settings saved to %s", self.path)
 
-    def _load(self) -> dict[str, Value]:
+    def _load(self) -> dict[str, Scalar]:
         if self.path is None or not self.path.exists():
             return {}
         try:

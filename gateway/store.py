@@ -5,29 +5,41 @@ are routed to the device's owner (a driver, the simulator, the settings service)
 with a timeout. Nothing else holds device state.
 
 Listeners are called synchronously on the event loop, inside ``publish``; they must be quick
-(the Modbus frontend re-encodes a few bytes of a register image).
+(the Modbus frontend re-encodes a few bytes of a register image). A listener that raises is
+logged and skipped: it never breaks the publisher (a driver's poll loop) or the other listeners.
+
+Every reading knows its age twice over: ``changed`` (wall clock, when the value last changed)
+and ``last_seen`` (monotonic, refreshed by every publish even of an unchanged value), so a
+driver can tell a quiet device and the NMEA 2000 frontend can stop stale PGNs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from registers.types import Value as Scalar
+from registers.values import Scalar, as_number, is_valid
+
+__all__ = ["Device", "DeviceKey", "NoDevice", "Owner", "Reading", "Store", "WriteRejected", "WriteTimeout", "as_number"]
+
+log = logging.getLogger(__name__)
 
 DeviceKey = tuple[str, int]  # (service type, device instance), e.g. ("battery", 512)
 
 
-@dataclass(frozen=True, slots=True)
-class Value:
-    """A published value: the number or string, whether it is valid, and when it was set."""
+@dataclass(slots=True)
+class Reading:
+    """A published value: the number or string, whether it is valid, when it changed (wall
+    clock) and when it was last published (monotonic; refreshed even when unchanged)."""
 
     value: Scalar
     valid: bool
-    timestamp: float
+    changed: float
+    last_seen: float
 
 
 class WriteRejected(Exception):
@@ -62,7 +74,7 @@ class Device:
     service: str
     instance: int
     owner: Owner | None = None
-    values: dict[str, Value] = field(default_factory=dict)
+    values: dict[str, Reading] = field(default_factory=dict)
 
     @property
     def key(self) -> DeviceKey:
@@ -75,10 +87,12 @@ class Device:
 
 
 class Store:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._devices: dict[DeviceKey, Device] = {}
         self._listeners: list[Listener] = []
         self._clock = clock
+        self._monotonic = monotonic
+        self.listener_errors = 0  # listeners that raised (diagnostics, tests)
 
     # --- devices -------------------------------------------------------------------------
     def add_device(
@@ -88,19 +102,19 @@ class Store:
         if key in self._devices:
             raise ValueError(f"device {service} instance {instance} already exists")
         device = Device(service, instance, owner)
-        now = self._clock()
+        now, seen = self._clock(), self._monotonic()
         for path, v in (values or {}).items():
-            device.values[path] = Value(v, _is_valid(v), now)
+            device.values[path] = Reading(v, is_valid(v), now, seen)
         self._devices[key] = device
-        for listener in self._listeners:
-            listener.device_added(device)
+        for listener in list(self._listeners):
+            self._notify(listener, "device_added", device)
         return device
 
     def remove_device(self, service: str, instance: int) -> None:
         device = self._devices.pop((service, instance), None)
         if device is not None:
-            for listener in self._listeners:
-                listener.device_removed(device)
+            for listener in list(self._listeners):
+                self._notify(listener, "device_removed", device)
 
     def device(self, service: str, instance: int) -> Device | None:
         return self._devices.get((service, instance))
@@ -110,23 +124,29 @@ class Store:
 
     # --- values --------------------------------------------------------------------------
     def publish(self, service: str, instance: int, values: Mapping[str, Scalar]) -> None:
-        """Set values (None = invalid); listeners hear only about paths whose value changed."""
+        """Set values (None, NaN, inf = invalid); every path's last-seen is refreshed, and
+        listeners hear only about paths whose value changed."""
         device = self._devices.get((service, instance))
         if device is None:
             raise NoDevice(f"no device {service} instance {instance}")
-        now = self._clock()
+        now, seen = self._clock(), self._monotonic()
         changed = []
         current = device.values
         for path, v in values.items():
-            valid = _is_valid(v)
+            valid = is_valid(v)
             old = current.get(path)
-            if old is not None and old.valid == valid and old.value == v and type(old.value) is type(v):
+            if (
+                old is not None
+                and old.valid == valid
+                and (not valid or (old.value == v and type(old.value) is type(v)))
+            ):
+                old.last_seen = seen
                 continue
-            current[path] = Value(v, valid, now)
+            current[path] = Reading(v if valid else None, valid, now, seen)
             changed.append(path)
         if changed:
-            for listener in self._listeners:
-                listener.values_changed(device, changed)
+            for listener in list(self._listeners):
+                self._notify(listener, "values_changed", device, changed)
 
     def invalidate(self, service: str, instance: int, paths: Iterable[str] | None = None) -> None:
         """Mark values invalid (a device went quiet): never leave stale numbers readable."""
@@ -144,8 +164,15 @@ class Store:
         """Listen to devices and changes; existing devices are announced at once."""
         self._listeners.append(listener)
         for device in list(self._devices.values()):
-            listener.device_added(device)
+            self._notify(listener, "device_added", device)
         return lambda: self._listeners.remove(listener)
+
+    def _notify(self, listener: Listener, event: str, *args: object) -> None:
+        try:
+            getattr(listener, event)(*args)
+        except Exception:
+            self.listener_errors += 1
+            log.exception("store listener %s failed in %s; the others still run", type(listener).__name__, event)
 
     # --- writes --------------------------------------------------------------------------
     async def write(self, service: str, instance: int, changes: Mapping[str, Scalar], timeout: float = 2.0) -> None:
@@ -162,12 +189,6 @@ class Store:
             raise WriteTimeout(f"{service} instance {instance} did not answer within {timeout:g} s") from None
 
 
-def _is_valid(v: Scalar) -> bool:
-    return v is not None and v == v  # NaN is invalid
-
-
-def as_number(v: Scalar) -> float | None:
-    """A valid number as float; None for absent, NaN, text and booleans."""
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v:
-        return float(v)
-    return None
+def _same(a: Scalar, b: Scalar) -> bool:
+    """Equal and of the same type (1 and 1.0 differ: a driver switching types is a change)."""
+    return a == b and type(a) is type(b)

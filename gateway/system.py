@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 
-from gateway.store import Device, Store, WriteRejected, as_number
-from registers.types import Value as Scalar
+from gateway.store import Device, Store, WriteRejected
+from registers.values import Scalar, as_number
 
 SERVICE = "system"
 INSTANCE = 0

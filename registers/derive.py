@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Final
 
-from registers.types import Value
+from registers.values import Scalar
 
-PathGetter = Callable[[str], Value]
+PathGetter = Callable[[str], Scalar]
 
 
-def _quotient(args: tuple[Value, ...]) -> Value:
+def _quotient(args: tuple[Scalar, ...]) -> Scalar:
     """a / b; invalid when either is invalid or b is 0 (PV current = PV power / PV voltage)."""
     a, b = args
     if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or b == 0:
@@ -28,17 +28,17 @@ def _quotient(args: tuple[Value, ...]) -> Value:
     return a / b
 
 
-def _unix_time(args: tuple[Value, ...]) -> Value:
+def _unix_time(args: tuple[Scalar, ...]) -> Scalar:
     """Seconds since the Unix epoch (system /DateAndTime, uint64)."""
     return int(time.time())
 
 
-def _firmware_version(args: tuple[Value, ...]) -> Value:
+def _firmware_version(args: tuple[Scalar, ...]) -> Scalar:
     """The gateway's version as 0x00MMmmpp (major, minor, patch), one byte each."""
     return encode_version(gateway_version())
 
 
-def _genset_error_summary(args: tuple[Value, ...]) -> Value:
+def _genset_error_summary(args: tuple[Scalar, ...]) -> Scalar:
     """The numeric code of the first active genset error.
 
     ``/Error/0/Id`` holds the first active error as text, ``<source>:<code>`` or a bare code.
@@ -55,7 +55,7 @@ def _genset_error_summary(args: tuple[Value, ...]) -> Value:
 class Function:
     name: str
     arity: int
-    fn: Callable[[tuple[Value, ...]], Value]
+    fn: Callable[[tuple[Scalar, ...]], Scalar]
 
 
 FUNCTIONS: Final[Mapping[str, Function]] = {
@@ -82,7 +82,7 @@ class Derivation:
     def volatile(self) -> bool:
         return not self.paths
 
-    def evaluate(self, get: PathGetter) -> Value:
+    def evaluate(self, get: PathGetter) -> Scalar:
         return self.function.fn(tuple(get(p) for p in self.paths))
 
     def __str__(self) -> str:

@@ -8,7 +8,8 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from registers.derive import Derivation
-from registers.types import RegType, Value
+from registers.types import RegType
+from registers.values import Scalar
 
 SERVICE_PREFIX = "com.victronenergy."
 RESERVED_PATH = "RESERVED"
@@ -72,13 +73,13 @@ class Register:
     def reserved(self) -> bool:
         return self.type.kind == "reserved"
 
-    def encode(self, value: Value) -> bytes:
+    def encode(self, value: Scalar) -> bytes:
         return self.type.encode(value, self.scale)
 
-    def decode(self, data: bytes) -> Value:
+    def decode(self, data: bytes) -> Scalar:
         return self.type.decode(data, self.scale)
 
-    def check_write(self, value: Value) -> str | None:
+    def check_write(self, value: Scalar) -> str | None:
         """Why a value may not be written here, or None when it may."""
         if self.type.kind == "string":
             return None if isinstance(value, str) else "not a string"

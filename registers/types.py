@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-Value = float | int | str | None
+from registers.values import Scalar
 
 _TYPE_RE: Final = re.compile(r"^(uint16|int16|uint32|int32|uint64|string|reserved)(?:\[(\d+)\])?$")
 
@@ -56,7 +56,7 @@ class RegType:
             return self.sentinel
         return bytes(2 * self.width)
 
-    def encode(self, value: Value, scale: float = 1.0) -> bytes:
+    def encode(self, value: Scalar, scale: float = 1.0) -> bytes:
         """Encode a value; anything invalid becomes the sentinel."""
         if self.kind == "int":
             assert self.packer is not None
@@ -72,7 +72,7 @@ class RegType:
             return data.ljust(2 * self.width, b"\x00")
         return self.sentinel
 
-    def decode(self, data: bytes, scale: float = 1.0) -> Value:
+    def decode(self, data: bytes, scale: float = 1.0) -> Scalar:
         """Decode register bytes to a value; the sentinel decodes to None."""
         if len(data) != 2 * self.width:
             raise ValueError(f"{self.name} needs {2 * self.width} bytes, got {len(data)}")

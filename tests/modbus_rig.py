@@ -14,7 +14,7 @@ import pytest
 from gateway.modbus.server import ModbusServer
 from gateway.store import Device, Store, WriteRejected
 from registers import CompiledMap, load_default
-from registers.types import Value
+from registers.values import Scalar
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +30,9 @@ class RecordingOwner:
     delay_s: float = 0.0
     reject: bool = False
     crash: bool = False
-    writes: list[tuple[str, int, dict[str, Value]]] = field(default_factory=list)
+    writes: list[tuple[str, int, dict[str, Scalar]]] = field(default_factory=list)
 
-    async def write(self, device: Device, changes: Mapping[str, Value]) -> None:
+    async def write(self, device: Device, changes: Mapping[str, Scalar]) -> None:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.reject:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.store import Device, Store, Value
+from gateway.store import Device, Reading, Store
 from registers.model import SERVICE_PREFIX, CompiledMap
 
 STORE_KEY = web.AppKey("store", Store)
@@ -27,8 +27,8 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _value(v: Value) -> dict[str, Any]:
-    return {"value": v.value if v.valid else None, "valid": v.valid, "timestamp": round(v.timestamp, 3)}
+def _value(v: Reading) -> dict[str, Any]:
+    return {"value": v.value if v.valid else None, "valid": v.valid, "timestamp": round(v.changed, 3)}
 
 
 def _summary(device: Device, cmap: CompiledMap) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from gateway.store import NoDevice, Store, WriteRejected, WriteTimeout
 from registers.model import CompiledMap, Register
-from registers.types import Value
+from registers.values import Scalar
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class RequestHandler:
             return reply()
         return self._carry_out(tid, unit, fc, service, instance, changes, reply)
 
-    def plan_write(self, unit: int, start: int, data: bytes) -> int | tuple[str, int, dict[str, Value]]:
+    def plan_write(self, unit: int, start: int, data: bytes) -> int | tuple[str, int, dict[str, Scalar]]:
         """Validate a write of ``data`` at ``start``: an exception code, or what to write."""
         count = len(data) // 2
         run = self.by_address.get(start)
@@ -151,7 +151,7 @@ class RequestHandler:
                 return ILLEGAL_ADDRESS  # read-only, or only part of a multi-register value
             registers.append(r)
             address = r.end
-        changes: dict[str, Value] = {}
+        changes: dict[str, Scalar] = {}
         for r in registers:
             off = 2 * (r.address - start)
             value = r.decode(data[off : off + 2 * r.type.width])
@@ -170,7 +170,7 @@ class RequestHandler:
         fc: int,
         service: str,
         instance: int,
-        changes: dict[str, Value],
+        changes: dict[str, Scalar],
         reply: Callable[[], bytes],
     ) -> bytes:
         try:

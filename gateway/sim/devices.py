@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from gateway.sim.physics import CAPACITY_AH, DAY_S, GRID_HZ, GRID_V, INVERTER_MAX_W, Flows, Plant
-from registers.types import Value
+from registers.values import Scalar
 
-Values = dict[str, Value]
+Values = dict[str, Scalar]
 # A writable path's rule: a set of allowed numbers, an inclusive (min, max) range, or str (text).
 Rule = frozenset[int] | tuple[float, float] | type[str]
 ON_OFF: Final = frozenset({0, 1})

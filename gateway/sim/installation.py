@@ -30,8 +30,8 @@ from gateway.sim.devices import (
     Vebus,
 )
 from gateway.sim.physics import Controls, Flows, Plant
-from gateway.store import Device, Store, WriteRejected, as_number
-from registers.types import Value
+from gateway.store import Device, Store, WriteRejected
+from registers.values import Scalar, as_number
 
 START_HOUR: Final = 10.0  # start in the sun
 START_SOC: Final = 55.0
@@ -149,7 +149,7 @@ class DemoInstallation:
         c.mppt_on = {d.instance: d.on for d in self.devices.values() if isinstance(d, SolarCharger)}
 
     # --- Owner -----------------------------------------------------------------------------
-    async def write(self, device: Device, changes: Mapping[str, Value]) -> None:
+    async def write(self, device: Device, changes: Mapping[str, Scalar]) -> None:
         """Validate every change, then apply all, publish them, and re-solve the physics now."""
         sim = self.devices.get(device.key)
         if sim is None:
@@ -181,7 +181,7 @@ def _make(kind: str, instance: int, name: str, n: int) -> SimDevice:
     return BilgeAlarm(kind, instance, name)
 
 
-def _check(path: str, value: Value, rule: Rule) -> Value:
+def _check(path: str, value: Scalar, rule: Rule) -> Scalar:
     """The value to store (enums as int), or WriteRejected saying why not."""
     if rule is str:
         if not isinstance(value, str):
@@ -200,6 +200,6 @@ def _check(path: str, value: Value, rule: Rule) -> Value:
     return value
 
 
-def _number(v: Value, default: float) -> float:
+def _number(v: Scalar, default: float) -> float:
     n = as_number(v)
     return default if n is None else n
