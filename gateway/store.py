@@ -135,11 +135,7 @@ class Store:
         for path, v in values.items():
             valid = is_valid(v)
             old = current.get(path)
-            if (
-                old is not None
-                and old.valid == valid
-                and (not valid or (old.value == v and type(old.value) is type(v)))
-            ):
+            if old is not None and old.valid == valid and (not valid or _same(old.value, v)):
                 old.last_seen = seen
                 continue
             current[path] = Reading(v if valid else None, valid, now, seen)
