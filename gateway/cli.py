@@ -13,8 +13,8 @@ from pathlib import Path
 
 from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.config import Config, ConfigError, HttpConfig, ModbusConfig, load_config, parse_listen, render_config_docs
+from gateway.derived import gateway_version
 from registers import CompiledMap, MappingError, compile_mappings, load_default
-from registers.derive import gateway_version
 from registers.docs import RENDERERS
 
 log = logging.getLogger("gx-gateway")
@@ -34,8 +34,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{len(e.problems)} problem(s)", file=sys.stderr)
         return 1
     ms = (time.perf_counter() - t0) * 1000
-    n = sum(len(t.registers) for t in cmap.services.values())
-    print(f"ok: {len(cmap.services)} services, {n} registers, {len(cmap.lookups)} lookups, compiled in {ms:.0f} ms")
+    n = cmap.modbus.register_count
+    print(
+        f"ok: {len(cmap.modbus.tables)} services, {n} registers, {len(cmap.lookups)} lookups, compiled in {ms:.0f} ms"
+    )
     return 0
 
 
@@ -65,7 +67,7 @@ def unit_table(gateway: Gateway) -> list[str]:
     """Where each device answers, derived from the Store and unit_ids.csv (never a copy)."""
     rows = []
     for d in gateway.store.devices():
-        unit = gateway.cmap.unit_for_instance(d.instance)
+        unit = gateway.cmap.modbus.unit_for_instance(d.instance)
         name = d.get("/CustomName")
         label = f"{d.service} {d.instance}" + (f" ({name})" if isinstance(name, str) and name else "")
         rows.append((unit if unit is not None else -1, label))

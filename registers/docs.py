@@ -7,7 +7,7 @@ import io
 import json
 from typing import Final
 
-from registers.model import CompiledMap, Register, ServiceTable
+from registers.model import CompiledMap, ModbusRegister, ModbusTable
 
 CSV_HEADER: Final = ("service", "path", "register", "type", "scale", "access", "unit")
 # Service types that live at instance 0 and are reached at unit 100 (the reference's choice).
@@ -18,17 +18,19 @@ def format_number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
-def unit_text(r: Register) -> str:
+def unit_text(r: ModbusRegister) -> str:
     """The unit, or the enum in the reference's notation (``0=Off;1=On``)."""
-    return r.lookup.as_text() if r.lookup is not None else r.unit
+    if r.spec is None:
+        return ""
+    return r.spec.lookup.as_text() if r.spec.lookup is not None else r.spec.unit
 
 
-def _row(r: Register, table: ServiceTable) -> list[str]:
+def _row(r: ModbusRegister, table: ModbusTable) -> list[str]:
     return [
         table.service,
         r.path,
         str(r.address),
-        r.type.name,
+        r.codec.name,
         format_number(r.scale),
         "W" if r.writable else "R",
         unit_text(r),
@@ -39,7 +41,7 @@ def render_csv(cmap: CompiledMap) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_HEADER)
-    for table in sorted(cmap.services.values(), key=lambda t: t.low):
+    for table in sorted(cmap.modbus.tables.values(), key=lambda t: t.low):
         for r in table.registers:
             w.writerow(_row(r, table))
     return out.getvalue()
@@ -47,29 +49,30 @@ def render_csv(cmap: CompiledMap) -> str:
 
 def render_json(cmap: CompiledMap) -> str:
     services = []
-    for table in sorted(cmap.services.values(), key=lambda t: t.low):
+    for table in sorted(cmap.modbus.tables.values(), key=lambda t: t.low):
         regs = []
         for r in table.registers:
             item: dict[str, object] = {
                 "path": r.path,
                 "register": r.address,
-                "type": r.type.name,
-                "width": r.type.width,
+                "type": r.codec.name,
+                "width": r.codec.width,
                 "scale": r.scale,
                 "access": "W" if r.writable else "R",
-                "unit": r.unit,
+                "unit": r.spec.unit if r.spec is not None else "",
             }
-            if r.lookup is not None:
-                item["enum"] = {f"{a}" if a == b else f"{a}-{b}": t for a, b, t in r.lookup.entries}
-            if r.minimum is not None:
-                item["min"] = r.minimum
-            if r.maximum is not None:
-                item["max"] = r.maximum
+            spec = r.spec
+            if spec is not None and spec.lookup is not None:
+                item["enum"] = {f"{a}" if a == b else f"{a}-{b}": t for a, b, t in spec.lookup.entries}
+            if spec is not None and spec.minimum is not None:
+                item["min"] = spec.minimum
+            if spec is not None and spec.maximum is not None:
+                item["max"] = spec.maximum
             if r.derive is not None:
                 item["derive"] = str(r.derive)
             regs.append(item)
         services.append({"service": table.service, "registers": regs})
-    unit_ids = [{"unit_id": u, "instance": i} for u, i in sorted(cmap.unit_ids.items())]
+    unit_ids = [{"unit_id": u, "instance": i} for u, i in sorted(cmap.modbus.unit_ids.items())]
     return json.dumps({"services": services, "unit_ids": unit_ids}, indent=1) + "\n"
 
 
@@ -78,7 +81,7 @@ def _md_cell(text: str) -> str:
 
 
 def render_markdown(cmap: CompiledMap) -> str:
-    tables = sorted(cmap.services.values(), key=lambda t: t.low)
+    tables = sorted(cmap.modbus.tables.values(), key=lambda t: t.low)
     lines = [
         "# Modbus-TCP register list",
         "",
@@ -87,9 +90,10 @@ def render_markdown(cmap: CompiledMap) -> str:
         "",
         "Registers are 0-based as sent on the wire; FC 3 and FC 4 read the same table. Words are",
         "big-endian, 32/64-bit values put the high word first, strings carry two Latin-1 characters per",
-        "register. `register = round(value * scale)`. An invalid or absent value reads as the type's",
-        '"not available" value: uint16 0xFFFF, int16 0x7FFF, uint32 0xFFFFFFFF, int32 0x7FFFFFFF,',
-        'uint64 all ones, strings all zero (`invalid = "zero"` gives 0 instead).',
+        "register. `register = round(value * scale)`. An invalid or absent value reads as 0, as on a",
+        'GX (`invalid = "zero"`, the default); `invalid = "sentinel"` gives the type\'s "not available"',
+        "value instead: uint16 0xFFFF, int16 0x7FFF, uint32 0xFFFFFFFF, int32 0x7FFFFFFF, uint64 all",
+        "ones, strings all zero.",
         "",
         "## Unit ids",
         "",
@@ -98,7 +102,7 @@ def render_markdown(cmap: CompiledMap) -> str:
         "| unit id | device instance |",
         "|---|---|",
     ]
-    lines += [f"| {u} | {i} |" for u, i in sorted(cmap.unit_ids.items())]
+    lines += [f"| {u} | {i} |" for u, i in sorted(cmap.modbus.unit_ids.items())]
     lines += [
         "",
         f"Services at instance 0 ({', '.join(INSTANCE_ZERO_SERVICES)}) are reached at unit 100 (or 0).",
@@ -119,12 +123,13 @@ def render_markdown(cmap: CompiledMap) -> str:
             notes = []
             if r.derive is not None:
                 notes.append(f"computed: `{r.derive}`")
-            if r.minimum is not None or r.maximum is not None:
-                lo = "" if r.minimum is None else format_number(r.minimum)
-                hi = "" if r.maximum is None else format_number(r.maximum)
+            spec = r.spec
+            if spec is not None and (spec.minimum is not None or spec.maximum is not None):
+                lo = "" if spec.minimum is None else format_number(spec.minimum)
+                hi = "" if spec.maximum is None else format_number(spec.maximum)
                 notes.append(f"range {lo}..{hi}")
             lines.append(
-                f"| {r.address} | {_md_cell(r.path)} | {r.type.name} | {format_number(r.scale)} | "
+                f"| {r.address} | {_md_cell(r.path)} | {r.codec.name} | {format_number(r.scale)} | "
                 f"{'W' if r.writable else 'R'} | {_md_cell(unit_text(r))} | {'; '.join(notes)} |"
             )
     return "\n".join(lines) + "\n"

@@ -1,14 +1,23 @@
-"""The compiled register map: frozen, indexed, ready for the request path."""
+"""The compiled map: frozen, indexed, split by concern.
+
+- ``cmap.paths``: what each path of each service type *means* (unit, enum, allowed range,
+  writable, derived-by); every frontend and the write gate use it.
+- ``cmap.modbus``: how the GX register list *encodes* paths (addresses, codecs, scales,
+  unit ids), ready for the request path.
+- ``cmap.n2k``, ``cmap.devices``: NMEA 2000 PGN field specs and device-driver register specs,
+  filled by the compilers that the next mapping kinds add.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from registers.codec import Codec
 from registers.derive import Derivation
-from registers.types import RegType
 from registers.values import Scalar
 
 SERVICE_PREFIX = "com.victronenergy."
@@ -49,60 +58,103 @@ class Lookup:
 
 
 @dataclass(frozen=True, slots=True)
-class Register:
-    """One declared register (or block of registers) of a service type."""
+class PathSpec:
+    """What one path of a service type means, whatever protocol carries it."""
 
-    service: str
-    address: int
-    path: str  # RESERVED for reserved blocks
-    type: RegType
-    scale: float
-    writable: bool
+    service: str  # short type, e.g. "battery"
+    path: str
+    text: bool  # a string path (else a number)
     unit: str
     lookup: Lookup | None
-    minimum: float | None
+    minimum: float | None  # declared range for writes, in value units
     maximum: float | None
+    writable: bool
     derive: Derivation | None
     source: Source
+    # What the encodings can carry at all (the widest register of the path); writes outside
+    # it could only be clamped, so they are refused.
+    carry_min: float | None = None
+    carry_max: float | None = None
 
-    @property
-    def end(self) -> int:
-        return self.address + self.type.width
-
-    @property
-    def reserved(self) -> bool:
-        return self.type.kind == "reserved"
-
-    def encode(self, value: Scalar) -> bytes:
-        return self.type.encode(value, self.scale)
-
-    def decode(self, data: bytes) -> Scalar:
-        return self.type.decode(data, self.scale)
-
-    def check_write(self, value: Scalar) -> str | None:
-        """Why a value may not be written here, or None when it may."""
-        if self.type.kind == "string":
-            return None if isinstance(value, str) else "not a string"
-        if not isinstance(value, (int, float)):
-            return "not a number"
+    def refuse(self, value: Scalar) -> str | None:
+        """Why ``value`` may not be written to this path, or None when it may."""
+        if not self.writable:
+            return f"{self.path} is read-only"
+        if self.text:
+            return None if isinstance(value, str) else f"{self.path} takes text, not {value!r}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            return f"{self.path} takes a number, not {value!r}"
         if self.lookup is not None:
             if not (float(value).is_integer() and int(value) in self.lookup):
-                return f"{value:g} is not one of {self.lookup.as_text()}"
+                return f"{self.path}: {value:g} is not one of {self.lookup.as_text()}"
             return None
         if self.minimum is not None and value < self.minimum:
-            return f"{value:g} is below the minimum {self.minimum:g}"
+            return f"{self.path}: {value:g} is below the minimum {self.minimum:g}"
         if self.maximum is not None and value > self.maximum:
-            return f"{value:g} is above the maximum {self.maximum:g}"
+            return f"{self.path}: {value:g} is above the maximum {self.maximum:g}"
+        if self.carry_min is not None and value < self.carry_min:
+            return f"{self.path}: {value:g} is below {self.carry_min:g}, the least its registers carry"
+        if self.carry_max is not None and value > self.carry_max:
+            return f"{self.path}: {value:g} is above {self.carry_max:g}, the most its registers carry"
         return None
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceTable:
+class ModbusRegister:
+    """One register (or block) of the served GX map: a path's encoding at an address."""
+
+    service: str
+    address: int
+    path: str  # RESERVED for reserved blocks
+    codec: Codec
+    scale: float
+    writable: bool
+    source: Source
+    spec: PathSpec | None  # None for reserved blocks
+    na_raw: int | None  # the served "not available" raw value (the GX sentinel)
+    na: bytes  # what an invalid value reads as with invalid = "sentinel"
+    zero: bytes  # ... and with invalid = "zero" (the reference server's answer)
+
+    @property
+    def end(self) -> int:
+        return self.address + self.codec.width
+
+    @property
+    def reserved(self) -> bool:
+        return self.codec.form == "reserved"
+
+    @property
+    def derive(self) -> Derivation | None:
+        return self.spec.derive if self.spec is not None else None
+
+    def encode(self, value: Scalar) -> bytes:
+        """Register bytes of a valid value (clamped, never onto the sentinel); invalid -> na."""
+        codec = self.codec
+        if codec.form == "string":
+            return codec.pack(value) if isinstance(value, str) else self.na
+        if codec.form == "reserved":
+            return self.na
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, (int, float)) or (isinstance(value, float) and not math.isfinite(value)):
+            return self.na
+        return codec.pack(codec.to_raw(value, self.scale, self.na_raw))
+
+    def decode(self, data: bytes) -> Scalar:
+        """The value in register bytes; the sentinel decodes to None."""
+        raw = self.codec.unpack(data)
+        if self.reserved or raw == self.na_raw:
+            return None
+        return self.codec.value_of(raw, self.scale)
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusTable:
     """All registers of one service type, sorted by address, with a path index."""
 
     name: str  # short type, e.g. "battery"
-    registers: tuple[Register, ...]
-    by_path: Mapping[str, tuple[Register, ...]]
+    registers: tuple[ModbusRegister, ...]
+    by_path: Mapping[str, tuple[ModbusRegister, ...]]
     low: int  # first address
     high: int  # one past the last address
 
@@ -115,17 +167,20 @@ class ServiceTable:
 class AddressRun:
     """Precomputed for every mapped address: which table it is in and how far reads may go."""
 
-    table: ServiceTable
+    table: ModbusTable
     run_end: int  # one past the last address of the contiguous mapped run containing it
-    register: Register  # the register covering this address
+    register: ModbusRegister  # the register covering this address
 
 
 @dataclass(frozen=True, slots=True)
-class CompiledMap:
-    services: Mapping[str, ServiceTable]
+class ModbusMap:
+    tables: Mapping[str, ModbusTable]
     by_address: Mapping[int, AddressRun]  # every mapped address -> its run
     unit_ids: Mapping[int, int]  # exceptions: unit id -> device instance
-    lookups: Mapping[str, Lookup]
+
+    @property
+    def register_count(self) -> int:
+        return sum(len(t.registers) for t in self.tables.values())
 
     def instance_for_unit(self, unit_id: int) -> int:
         return self.unit_ids.get(unit_id, unit_id)
@@ -138,6 +193,19 @@ class CompiledMap:
         if 0 <= instance <= 247 and instance not in self.unit_ids:
             return instance
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMap:
+    paths: Mapping[str, Mapping[str, PathSpec]]  # service type -> path -> meaning
+    modbus: ModbusMap
+    lookups: Mapping[str, Lookup]
+    n2k: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))  # filled by the N2K compiler
+    devices: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))  # filled by device compilers
+
+    def path(self, service: str, path: str) -> PathSpec | None:
+        specs = self.paths.get(service)
+        return specs.get(path) if specs is not None else None
 
 
 K = TypeVar("K")

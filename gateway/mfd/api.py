@@ -36,7 +36,7 @@ def _summary(device: Device, cmap: CompiledMap) -> dict[str, Any]:
         "service": SERVICE_PREFIX + device.service,
         "type": device.service,
         "instance": device.instance,
-        "unit_id": cmap.unit_for_instance(device.instance) if device.service in cmap.services else None,
+        "unit_id": cmap.modbus.unit_for_instance(device.instance) if device.service in cmap.modbus.tables else None,
     }
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from gateway.derived import evaluate
 from gateway.store import Device
-from registers.model import CompiledMap, Register, ServiceTable
+from registers.model import CompiledMap, ModbusRegister, ModbusTable
 
 
 class _TablePlan:
@@ -20,14 +21,14 @@ class _TablePlan:
 
     __slots__ = ("blank", "dependents", "table", "volatile")
 
-    def __init__(self, table: ServiceTable, invalid_zero: bool) -> None:
+    def __init__(self, table: ModbusTable, invalid_zero: bool) -> None:
         self.table = table
-        dependents: dict[str, list[Register]] = {}
-        volatile: list[Register] = []
+        dependents: dict[str, list[ModbusRegister]] = {}
+        volatile: list[ModbusRegister] = []
         image = bytearray(2 * (table.high - table.low))
         for r in table.registers:
             off = 2 * (r.address - table.low)
-            image[off : off + 2 * r.type.width] = r.type.zero if invalid_zero else r.type.sentinel
+            image[off : off + 2 * r.codec.width] = r.zero if invalid_zero else r.na
             if r.reserved:
                 continue
             if r.derive is None:
@@ -43,13 +44,13 @@ class _TablePlan:
 
 
 class RegisterImages:
-    """A Store listener; ``images[service][instance]`` is the device's register image."""
+    """A Store listener; ``by_service[service][instance]`` is the device's register image."""
 
     def __init__(self, cmap: CompiledMap, invalid_zero: bool = False) -> None:
         self.cmap = cmap
         self.invalid_zero = invalid_zero
-        self._plans = {name: _TablePlan(t, invalid_zero) for name, t in cmap.services.items()}
-        self.images: dict[str, dict[int, bytearray]] = {name: {} for name in cmap.services}
+        self._plans = {name: _TablePlan(t, invalid_zero) for name, t in cmap.modbus.tables.items()}
+        self.by_service: dict[str, dict[int, bytearray]] = {name: {} for name in cmap.modbus.tables}
         self._devices: dict[tuple[str, int], Device] = {}
 
     # --- Store listener ----------------------------------------------------------------
@@ -57,12 +58,12 @@ class RegisterImages:
         plan = self._plans.get(device.service)
         if plan is None:
             return  # a service type with no registers (nothing to serve over Modbus)
-        self.images[device.service][device.instance] = bytearray(plan.blank)
+        self.by_service[device.service][device.instance] = bytearray(plan.blank)
         self._devices[device.key] = device
         self._encode(device, plan, [r for r in plan.table.registers if not r.reserved])
 
     def device_removed(self, device: Device) -> None:
-        images = self.images.get(device.service)
+        images = self.by_service.get(device.service)
         if images is not None:
             images.pop(device.instance, None)
         self._devices.pop(device.key, None)
@@ -72,7 +73,7 @@ class RegisterImages:
         if plan is None:
             return
         deps = plan.dependents
-        todo: list[Register] = []
+        todo: list[ModbusRegister] = []
         for p in paths:
             rs = deps.get(p)
             if rs is not None:
@@ -87,16 +88,16 @@ class RegisterImages:
                 for device in [d for d in self._devices.values() if d.service == plan.table.name]:
                     self._encode(device, plan, plan.volatile)
 
-    def _encode(self, device: Device, plan: _TablePlan, registers: Iterable[Register]) -> None:
-        image = self.images[device.service].get(device.instance)
+    def _encode(self, device: Device, plan: _TablePlan, registers: Iterable[ModbusRegister]) -> None:
+        image = self.by_service[device.service].get(device.instance)
         if image is None:
             return
         low = plan.table.low
         zero = self.invalid_zero
         for r in registers:
-            value = r.derive.evaluate(device.get) if r.derive is not None else device.get(r.path)
+            value = evaluate(r.derive, device.get) if r.derive is not None else device.get(r.path)
             if value is None:
-                data = r.type.zero if zero else r.type.sentinel
+                data = r.zero if zero else r.na
             else:
                 data = r.encode(value)
             off = 2 * (r.address - low)

@@ -2,7 +2,8 @@
 
 Checks run in the order of the Modbus spec: function code (01), counts (03), addresses (02),
 access (02), values (03), then the device (0A) and the owner's answer (0B timeout, 04
-refused). A write is validated whole before anything is written (all or nothing).
+refused). A write is validated whole before anything is written (all or nothing): the
+addresses here, the values by the one write gate every frontend shares (gateway/writes.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import struct
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
-from gateway.store import NoDevice, Store, WriteRejected, WriteTimeout
-from registers.model import CompiledMap, Register
+from gateway.writes import Refusal, WriteGate, Writer, WriteRefused
+from registers.model import CompiledMap, ModbusRegister
 from registers.values import Scalar
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,17 @@ FC16_REQ: Final = struct.Struct(">HHB")
 FC23_REQ: Final = struct.Struct(">HHHHB")
 
 WriteReply = Coroutine[Any, Any, bytes]
+ANONYMOUS: Final = Writer("modbus")
+# What a refusal of the write gate answers on Modbus.
+REFUSAL_CODES: Final = {
+    Refusal.UNKNOWN_PATH: ILLEGAL_ADDRESS,
+    Refusal.READ_ONLY: ILLEGAL_ADDRESS,
+    Refusal.FORBIDDEN: ILLEGAL_ADDRESS,
+    Refusal.BAD_VALUE: ILLEGAL_VALUE,
+    Refusal.NO_DEVICE: GATEWAY_PATH_UNAVAILABLE,
+    Refusal.OWNER_REFUSED: DEVICE_FAILURE,
+    Refusal.TIMEOUT: GATEWAY_TARGET_NO_RESPONSE,
+}
 
 
 def exception(tid: int, unit: int, fc: int, code: int) -> bytes:
@@ -48,21 +60,21 @@ def frame(tid: int, unit: int, pdu: bytes) -> bytes:
 
 
 class RequestHandler:
-    """Answers requests from the register images; routes writes through the Store."""
+    """Answers requests from the register images; routes writes through the write gate."""
 
     def __init__(
         self,
         cmap: CompiledMap,
         images: dict[str, dict[int, bytearray]],
-        store: Store,
+        gate: WriteGate,
         *,
         writes: bool = True,
         write_timeout_s: float = 2.0,
     ) -> None:
-        self.by_address = dict(cmap.by_address)
-        self.unit_ids = dict(cmap.unit_ids)
+        self.by_address = dict(cmap.modbus.by_address)
+        self.unit_ids = dict(cmap.modbus.unit_ids)
         self.images = images
-        self.store = store
+        self.gate = gate
         self.writes = writes
         self.write_timeout_s = write_timeout_s
 
@@ -81,7 +93,7 @@ class RequestHandler:
         n = count << 1
         return READ_HEADER.pack(tid, 0, n + 3, unit, fc, n) + image[off : off + n]
 
-    def handle(self, tid: int, unit: int, fc: int, pdu: bytes) -> bytes | WriteReply:
+    def handle(self, tid: int, unit: int, fc: int, pdu: bytes, writer: Writer = ANONYMOUS) -> bytes | WriteReply:
         """Any request but a well-formed FC 3/4; ``pdu`` starts after the function code."""
         if fc in (3, 4):  # wrong length for a read
             return exception(tid, unit, fc, ILLEGAL_VALUE)
@@ -90,7 +102,7 @@ class RequestHandler:
                 return exception(tid, unit, fc, ILLEGAL_VALUE)
             start = U16X2.unpack_from(pdu)[0]
             echo = bytes((6,)) + pdu
-            return self._write(tid, unit, fc, start, pdu[2:4], lambda: frame(tid, unit, echo))
+            return self._write(tid, unit, fc, start, pdu[2:4], writer, lambda: frame(tid, unit, echo))
         if fc == 16:
             if len(pdu) < 5:
                 return exception(tid, unit, fc, ILLEGAL_VALUE)
@@ -99,7 +111,7 @@ class RequestHandler:
             if not 0 < count <= MAX_WRITE or nbytes != 2 * count or len(data) != nbytes:
                 return exception(tid, unit, fc, ILLEGAL_VALUE)
             reply = frame(tid, unit, bytes((16,)) + pdu[:4])
-            return self._write(tid, unit, fc, start, data, lambda: reply)
+            return self._write(tid, unit, fc, start, data, writer, lambda: reply)
         if fc == 23:
             if len(pdu) < 9:
                 return exception(tid, unit, fc, ILLEGAL_VALUE)
@@ -115,24 +127,32 @@ class RequestHandler:
             run = self.by_address.get(rstart)
             if run is None or rstart + rcount > run.run_end:  # check the read before writing
                 return exception(tid, unit, fc, ILLEGAL_ADDRESS)
-
-            return self._write(tid, unit, fc, wstart, data, lambda: self.read(tid, unit, fc, rstart, rcount))
+            write_check = self.plan_write(unit, wstart, data)
+            if isinstance(write_check, int):
+                return exception(tid, unit, fc, write_check)
+            if self.images[run.table.name].get(self.unit_ids.get(unit, unit)) is None:
+                return exception(tid, unit, fc, GATEWAY_PATH_UNAVAILABLE)  # all or nothing: nothing written
+            return self._write(tid, unit, fc, wstart, data, writer, lambda: self.read(tid, unit, fc, rstart, rcount))
         return exception(tid, unit, fc, ILLEGAL_FUNCTION)
 
     # --- writes ------------------------------------------------------------------------
     def _write(
-        self, tid: int, unit: int, fc: int, start: int, data: bytes, reply: Callable[[], bytes]
+        self, tid: int, unit: int, fc: int, start: int, data: bytes, writer: Writer, reply: Callable[[], bytes]
     ) -> bytes | WriteReply:
-        plan = self.plan_write(unit, start, data)
+        plan = self.plan_write(unit, start, data, writer)
         if isinstance(plan, int):
             return exception(tid, unit, fc, plan)
         service, instance, changes = plan
         if not changes:  # only reserved registers: accepted and ignored
             return reply()
-        return self._carry_out(tid, unit, fc, service, instance, changes, reply)
+        return self._carry_out(tid, unit, fc, service, instance, changes, writer, reply)
 
-    def plan_write(self, unit: int, start: int, data: bytes) -> int | tuple[str, int, dict[str, Scalar]]:
-        """Validate a write of ``data`` at ``start``: an exception code, or what to write."""
+    def plan_write(
+        self, unit: int, start: int, data: bytes, writer: Writer | None = None
+    ) -> int | tuple[str, int, dict[str, Scalar]]:
+        """Validate a write of ``data`` at ``start``: an exception code, or what to write.
+
+        With a ``writer``, a refusal by the write gate is recorded (audit) under its name."""
         count = len(data) // 2
         run = self.by_address.get(start)
         if run is None or start + count > run.run_end:
@@ -140,7 +160,7 @@ class RequestHandler:
         if not self.writes:
             return ILLEGAL_ADDRESS
         end = start + count
-        registers: list[Register] = []
+        registers: list[ModbusRegister] = []
         address = start
         while address < end:
             r = self.by_address[address].register
@@ -154,14 +174,20 @@ class RequestHandler:
         changes: dict[str, Scalar] = {}
         for r in registers:
             off = 2 * (r.address - start)
-            value = r.decode(data[off : off + 2 * r.type.width])
-            if value is None or r.check_write(value) is not None:
+            value = r.decode(data[off : off + 2 * r.codec.width])
+            if value is None:  # the "not available" value cannot be written
                 return ILLEGAL_VALUE
             changes[r.path] = value
-        instance = self.unit_ids.get(unit, unit)
-        if self.images[run.table.name].get(instance) is None:
-            return GATEWAY_PATH_UNAVAILABLE
-        return run.table.name, instance, changes
+        service, instance = run.table.name, self.unit_ids.get(unit, unit)
+        if not changes:
+            return service, instance, changes
+        try:
+            self.gate.check(service, instance, changes)
+        except WriteRefused as e:
+            if writer is not None:
+                self.gate.refuse(writer, service, instance, changes, e)
+            return REFUSAL_CODES[e.refusal]
+        return service, instance, changes
 
     async def _carry_out(
         self,
@@ -171,16 +197,13 @@ class RequestHandler:
         service: str,
         instance: int,
         changes: dict[str, Scalar],
+        writer: Writer,
         reply: Callable[[], bytes],
     ) -> bytes:
         try:
-            await self.store.write(service, instance, changes, timeout=self.write_timeout_s)
-        except WriteTimeout:
-            return exception(tid, unit, fc, GATEWAY_TARGET_NO_RESPONSE)
-        except NoDevice:
-            return exception(tid, unit, fc, GATEWAY_PATH_UNAVAILABLE)
-        except WriteRejected:
-            return exception(tid, unit, fc, DEVICE_FAILURE)
+            await self.gate.write(service, instance, changes, writer, timeout=self.write_timeout_s, checked=True)
+        except WriteRefused as e:
+            return exception(tid, unit, fc, REFUSAL_CODES[e.refusal])
         except Exception:  # a driver bug must not wedge the connection: answer, and say so
             log.exception("write to %s instance %d failed in its owner", service, instance)
             return exception(tid, unit, fc, DEVICE_FAILURE)

@@ -21,6 +21,7 @@ from typing import Final, cast
 from gateway.modbus.images import RegisterImages
 from gateway.modbus.pdu import RequestHandler, WriteReply
 from gateway.store import Store
+from gateway.writes import WriteGate, Writer
 from registers.model import CompiledMap
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Connection(asyncio.Protocol):
-    __slots__ = ("buf", "handler", "last_rx", "peer", "server", "transport", "waiting")
+    __slots__ = ("buf", "handler", "last_rx", "peer", "server", "transport", "waiting", "writer")
 
     def __init__(self, server: ModbusServer) -> None:
         self.server = server
@@ -42,6 +43,7 @@ class Connection(asyncio.Protocol):
         self.waiting: asyncio.Future[None] | None = None
         self.last_rx = time.monotonic()
         self.peer = "?"
+        self.writer = Writer("modbus")
 
     # --- asyncio callbacks ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -49,6 +51,7 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.writer = Writer("modbus", self.peer)
         if not self.server.admit(self, peer[0] if peer else None):
             self.transport.abort()
 
@@ -93,7 +96,7 @@ class Connection(asyncio.Protocol):
                 start, count = READ_ARGS.unpack_from(data, pos + 8)
                 out.append(handler.read(tid, unit, fc, start, count))
             else:
-                result = handler.handle(tid, unit, fc, data[pos + 8 : end])
+                result = handler.handle(tid, unit, fc, data[pos + 8 : end], self.writer)
                 if isinstance(result, bytes):
                     out.append(result)
                 else:  # a write awaiting its owner: everything behind it waits
@@ -142,10 +145,14 @@ class ModbusServer:
         idle_timeout_s: float = 120.0,
         invalid_zero: bool = False,
         write_timeout_s: float = 2.0,
+        gate: WriteGate | None = None,
     ) -> None:
         self.store = store
+        self.gate = gate if gate is not None else WriteGate(store, cmap)
         self.images = RegisterImages(cmap, invalid_zero=invalid_zero)
-        self.handler = RequestHandler(cmap, self.images.images, store, writes=writes, write_timeout_s=write_timeout_s)
+        self.handler = RequestHandler(
+            cmap, self.images.by_service, self.gate, writes=writes, write_timeout_s=write_timeout_s
+        )
         self.allow: tuple[Network, ...] = tuple(ipaddress.ip_network(a, strict=False) for a in allow)
         self.max_connections = max_connections
         self.idle_timeout_s = idle_timeout_s

@@ -127,7 +127,7 @@ def test_unit_ids_match_reference() -> None:
     with open(path, encoding="utf-8") as f:
         rows = list(csv.reader(f))[1:]
     expected = {int(r[0]): int(r[1]) for r in rows}
-    assert dict(cmap.unit_ids) == expected
-    assert cmap.instance_for_unit(100) == 0
-    assert cmap.instance_for_unit(227) == 276
-    assert cmap.instance_for_unit(20) == 20
+    assert dict(cmap.modbus.unit_ids) == expected
+    assert cmap.modbus.instance_for_unit(100) == 0
+    assert cmap.modbus.instance_for_unit(227) == 276
+    assert cmap.modbus.instance_for_unit(20) == 20

@@ -37,9 +37,11 @@ async def test_fc3_and_fc4_read_the_same_values(rig: Rig) -> None:
 
 async def test_read_125_registers_and_strings(rig: Rig, cmap: CompiledMap) -> None:
     c = await RawClient.connect(rig.port)
-    table = cmap.services["vebus"]
+    table = cmap.modbus.tables["vebus"]
     start = next(
-        a for a in range(table.low, table.high) if a in cmap.by_address and cmap.by_address[a].run_end - a >= 125
+        a
+        for a in range(table.low, table.high)
+        if a in cmap.modbus.by_address and cmap.modbus.by_address[a].run_end - a >= 125
     )
     reply = await c.request(VEBUS_UNIT, read_pdu(start, 125))
     assert reply[1] == 250
@@ -148,10 +150,10 @@ async def test_out_of_range_writes_change_nothing(rig: Rig) -> None:
 # --- start unmapped, range into a gap or past the end: 02 ------------------------------------------
 async def test_unmapped_and_gaps(rig: Rig, cmap: CompiledMap) -> None:
     c = await RawClient.connect(rig.port)
-    assert 0 not in cmap.by_address and 2 not in cmap.by_address
+    assert 0 not in cmap.modbus.by_address and 2 not in cmap.modbus.by_address
     assert await c.request(VEBUS_UNIT, read_pdu(0, 1)) == exc(3, 2)
     assert await c.request(VEBUS_UNIT, read_pdu(65535, 1)) == exc(3, 2)
-    run = cmap.by_address[259]
+    run = cmap.modbus.by_address[259]
     length = run.run_end - 259
     assert await c.request(BATTERY_UNIT, read_pdu(259, length)) != exc(3, 2)
     assert await c.request(BATTERY_UNIT, read_pdu(259, length + 1)) == exc(3, 2)
@@ -162,7 +164,7 @@ async def test_unmapped_and_gaps(rig: Rig, cmap: CompiledMap) -> None:
 # --- reserved registers inside a range: 0xFFFF; writes to them ignored --------------------------------
 async def test_reserved_reads_ffff_and_ignores_writes(rig: Rig, cmap: CompiledMap) -> None:
     c = await RawClient.connect(rig.port)
-    r = cmap.by_address[212].register  # vebus reserved[1], access W in the reference
+    r = cmap.modbus.by_address[212].register  # vebus reserved[1], access W in the reference
     assert r.reserved and r.writable
     reply = await c.request(VEBUS_UNIT, read_pdu(211, 3))
     assert words(reply)[1] == 0xFFFF

@@ -52,7 +52,7 @@ def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:
     probe = (
         "import registers, sys; m = registers.load_default(); "
         "assert 'site' in registers.default_mappings_dir().parts, registers.default_mappings_dir(); "
-        "print(len(m.services), sum(len(t.registers) for t in m.services.values()))"
+        "print(len(m.modbus.tables), m.modbus.register_count)"
     )
     out = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {probe}"],

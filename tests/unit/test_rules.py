@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from registers import MappingError, compile_mappings
-from registers.rules import RULES
+from registers.compile.rules import RULES
 
 GOOD_SERVICE = """register,path,type,scale,access,unit,lookup,min,max,derive
 10,/Dc/0/Voltage,uint16,100,R,V DC,,,,
@@ -56,13 +56,13 @@ def replace_line(text: str, line: int, new: str) -> str:
 
 def test_good_fixture_compiles(tmp_path: Path) -> None:
     cmap = compile_mappings(make(tmp_path))
-    table = cmap.services["battery"]
+    table = cmap.modbus.tables["battery"]
     assert [r.address for r in table.registers] == [10, 11, 12, 13, 15, 17, 22]
-    assert cmap.by_address[10].run_end == 21  # 10..20 contiguous, gap at 21
-    assert cmap.by_address[19].register.path == "/CustomName"  # inside the string
-    assert cmap.by_address[22].run_end == 23
-    assert 21 not in cmap.by_address
-    assert cmap.unit_ids == {100: 0, 225: 512}
+    assert cmap.modbus.by_address[10].run_end == 21  # 10..20 contiguous, gap at 21
+    assert cmap.modbus.by_address[19].register.path == "/CustomName"  # inside the string
+    assert cmap.modbus.by_address[22].run_end == 23
+    assert 21 not in cmap.modbus.by_address
+    assert cmap.modbus.unit_ids == {100: 0, 225: 512}
 
 
 # (rule, file, line, how to break the good fixture)
@@ -122,6 +122,8 @@ CASES: list[tuple[str, str, int, dict[str, str]]] = [
     ("R15", "modbus/unit_ids.csv", 4, {"units": GOOD_UNITS + "300,5,too big\n"}),
     ("R16", "modbus/unit_ids.csv", 0, {"units": ""}),
     ("R17", "modbus/Grid-Meter.csv", 0, {"Grid-Meter": "register,path,type,scale,access\n500,/X,uint16,1,R\n"}),
+    ("R18", "modbus/battery.csv", 9, {"service": GOOD_SERVICE + "30,/Dc/0/Voltage,uint32,100,R,mV,,,,\n"}),
+    ("R18", "modbus/battery.csv", 9, {"service": GOOD_SERVICE + "30,/Mode,uint32,1,R,,mode,,,\n"}),
 ]
 
 

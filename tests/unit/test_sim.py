@@ -82,7 +82,7 @@ def test_every_published_path_is_mapped(cmap: CompiledMap) -> None:
         for device in store.devices():
             if device.service in PATHS:
                 assert set(device.values) == PATHS[device.service] | EXTRAS, device.key
-                unmapped = set(device.values) - set(cmap.services[device.service].by_path) - EXTRAS
+                unmapped = set(device.values) - set(cmap.modbus.tables[device.service].by_path) - EXTRAS
                 assert not unmapped, (device.key, unmapped)
 
 

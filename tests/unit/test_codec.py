@@ -1,4 +1,5 @@
-"""Round-trip and edge cases for every register type and scale."""
+"""Codecs: round-trip and edge cases for every served register type and scale (with the GX's
+"not available" value), and the device-side codecs (word order, float32, SunSpec)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,49 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registers.types import TypeSyntaxError, parse_type, round_half_away
+from registers.codec import (
+    CodecSyntaxError,
+    apply_scale_factor,
+    parse_codec,
+    round_half_away,
+    sunspec_not_implemented,
+)
+from registers.compile.modbus import served_register
+from registers.model import ModbusRegister, Source
 
 INT_TYPES = ["uint16", "int16", "uint32", "int32", "uint64"]
+
+
+class Served:
+    """One served register of a type, for any scale: what the Modbus frontend encodes."""
+
+    def __init__(self, name: str) -> None:
+        self.codec = parse_codec(name)
+        self.width = self.codec.width
+        self.raw_min, self.raw_max, self.packer = self.codec.raw_min, self.codec.raw_max, self.codec.packer
+
+    def reg(self, scale: float) -> ModbusRegister:
+        return served_register("battery", 0, "/X", self.codec, scale, True, Source("t", 1), None)
+
+    def encode(self, value: object, scale: float = 1) -> bytes:
+        return self.reg(scale).encode(value)  # type: ignore[arg-type]
+
+    def decode(self, data: bytes, scale: float = 1) -> object:
+        return self.reg(scale).decode(data)
+
+    @property
+    def sentinel(self) -> bytes:
+        return self.reg(1).na
+
+    @property
+    def zero(self) -> bytes:
+        return self.reg(1).zero
+
+
+def parse_type(name: str) -> Served:
+    return Served(name)
+
+
 SCALES = [1, 10, 100, 1000, 10000000, 0.1, 0.01, -1, -10]
 
 
@@ -97,7 +138,56 @@ def test_reserved_reads_ffff() -> None:
     assert t.zero == b"\xff" * 6
 
 
-@pytest.mark.parametrize("bad", ["float32", "uint16[2]", "string", "string[0]", "reserved[126]", "INTERNAL[1]"])
+@pytest.mark.parametrize("bad", ["float64", "uint16[2]", "string", "string[0]", "reserved[126]", "INTERNAL[1]"])
 def test_bad_types_rejected(bad: str) -> None:
-    with pytest.raises(TypeSyntaxError):
-        parse_type(bad)
+    with pytest.raises(CodecSyntaxError):
+        parse_codec(bad)
+
+
+def test_low_word_first() -> None:
+    """Carlo Gavazzi meters put the low word of a 32-bit value first."""
+    c = parse_codec("int32", low_word_first=True)
+    assert c.unpack(bytes.fromhex("56781234")) == 0x12345678
+    assert c.pack(-2) == bytes.fromhex("fffeffff")
+    q = parse_codec("uint64", low_word_first=True)
+    assert q.unpack(bytes.fromhex("4444333322221111")) == 0x1111222233334444
+    assert parse_codec("uint16", low_word_first=True).unpack(b"\x12\x34") == 0x1234  # one word: nothing to swap
+
+
+def test_float32_big_endian_and_nan() -> None:
+    c = parse_codec("float32")
+    assert c.unpack(bytes.fromhex("43660000")) == 230.0
+    assert c.to_raw(230.0, 1) == 230.0
+    v = c.unpack(bytes.fromhex("7fc00000"))
+    assert isinstance(v, float) and math.isnan(v)
+    assert sunspec_not_implemented(c) is None  # NaN is the float's own "not available"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("int16", -0x8000),
+        ("uint16", 0xFFFF),
+        ("acc32", 0),
+        ("int32", -0x80000000),
+        ("uint32", 0xFFFFFFFF),
+        ("sunssf", -0x8000),
+        ("acc64", 0),
+    ],
+)
+def test_sunspec_not_implemented_values(name: str, raw: int) -> None:
+    assert sunspec_not_implemented(parse_codec(name)) == raw
+
+
+def test_sunspec_scale_factor() -> None:
+    assert apply_scale_factor(2345, -1) == pytest.approx(234.5)
+    assert apply_scale_factor(12, 2) == 1200
+    assert apply_scale_factor(5, -32768) is None  # 0x8000: not implemented -> invalid, never 0
+    assert apply_scale_factor(5, 99) is None  # nonsense exponent -> invalid, never a huge number
+
+
+def test_clamping_avoids_the_declared_not_available_value() -> None:
+    """A device-style NA at the bottom of the range (SunSpec int16 0x8000) is avoided too."""
+    c = parse_codec("int16")
+    assert c.to_raw(-40000, 1, avoid=-0x8000) == -0x7FFF
+    assert c.to_raw(40000, 1, avoid=0x7FFF) == 0x7FFE

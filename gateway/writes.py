@@ -1,0 +1,137 @@
+"""The write gate: one validation in front of every owner, for every frontend.
+
+Modbus, the web API and (later) NMEA 2000 commands all write through ``WriteGate.write``:
+it checks the changes against ``cmap.paths`` (the path exists for that service type, is
+writable, the value has the right type and lies in the enum or range), then hands them to
+the Store, which routes them to the device's owner (a driver, the simulator, the settings).
+Owners therefore receive only valid values and keep only device-specific refusals.
+
+Every write carries its ``Writer`` (frontend, peer address, role), so per-role allow-lists,
+Modbus/TCP Security roles and the audit log have one place to live. A refusal says why and
+what kind of refusal it is, so each frontend can map it: Modbus 02/03/0A, HTTP 403/404/422.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from gateway.store import NoDevice, Store, WriteRejected, WriteTimeout
+from registers.model import CompiledMap
+from registers.values import Scalar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Writer:
+    """Who writes: ``modbus``, ``http``, ``n2k`` or ``internal``; the peer; its role."""
+
+    frontend: str
+    peer: str | None = None
+    role: str | None = None
+
+    def __str__(self) -> str:
+        who = self.frontend + (f" {self.peer}" if self.peer else "")
+        return who + (f" ({self.role})" if self.role else "")
+
+
+INTERNAL = Writer("internal")
+
+
+class Refusal(enum.Enum):
+    """Why a write was refused, in the categories frontends map to their own codes."""
+
+    UNKNOWN_PATH = "unknown path"  # Modbus 02, HTTP 404
+    READ_ONLY = "read-only"  # Modbus 02, HTTP 422
+    BAD_VALUE = "bad value"  # Modbus 03, HTTP 422
+    NO_DEVICE = "no device"  # Modbus 0A, HTTP 404
+    FORBIDDEN = "forbidden"  # Modbus 02 (writes disabled / role), HTTP 403
+    OWNER_REFUSED = "refused by the device"  # Modbus 04, HTTP 422
+    TIMEOUT = "no answer"  # Modbus 0B, HTTP 504
+
+
+class WriteRefused(Exception):
+    def __init__(self, refusal: Refusal, reason: str) -> None:
+        super().__init__(reason)
+        self.refusal = refusal
+        self.reason = reason
+
+
+# An audit hook hears every write decision: (writer, service, instance, changes, refusal or None).
+AuditHook = Callable[[Writer, str, int, Mapping[str, Scalar], "WriteRefused | None"], None]
+
+
+class WriteGate:
+    def __init__(self, store: Store, cmap: CompiledMap) -> None:
+        self.store = store
+        self.paths = cmap.paths
+        self.audit_hooks: list[AuditHook] = []
+        self.accepted = 0
+        self.refused = 0
+
+    def check(self, service: str, instance: int, changes: Mapping[str, Scalar]) -> None:
+        """Raise WriteRefused unless every change may be written (all or nothing).
+
+        Order as the Modbus spec checks: paths and access first, then values, then the device.
+        """
+        specs = self.paths.get(service, {})
+        for path in changes:
+            spec = specs.get(path)
+            if spec is None:
+                raise WriteRefused(Refusal.UNKNOWN_PATH, f"{service} has no path {path}")
+            if not spec.writable:
+                raise WriteRefused(Refusal.READ_ONLY, f"{path} of {service} is read-only")
+        for path, value in changes.items():
+            why = specs[path].refuse(value)
+            if why is not None:
+                raise WriteRefused(Refusal.BAD_VALUE, why)
+        if self.store.device(service, instance) is None:
+            raise WriteRefused(Refusal.NO_DEVICE, f"no device {service} instance {instance}")
+
+    async def write(
+        self,
+        service: str,
+        instance: int,
+        changes: Mapping[str, Scalar],
+        writer: Writer,
+        timeout: float = 2.0,
+        *,
+        checked: bool = False,
+    ) -> None:
+        """Validate (unless the caller just did, ``checked``), then carry out through the owner."""
+        try:
+            if not checked:
+                self.check(service, instance, changes)
+            try:
+                await self.store.write(service, instance, changes, timeout=timeout)
+            except NoDevice as e:
+                raise WriteRefused(Refusal.NO_DEVICE, str(e)) from None
+            except WriteRejected as e:
+                raise WriteRefused(Refusal.OWNER_REFUSED, str(e)) from None
+            except WriteTimeout as e:
+                raise WriteRefused(Refusal.TIMEOUT, str(e)) from None
+        except WriteRefused as refused:
+            self.refused += 1
+            self._audit(writer, service, instance, changes, refused)
+            raise
+        self.accepted += 1
+        self._audit(writer, service, instance, changes, None)
+
+    def refuse(
+        self, writer: Writer, service: str, instance: int, changes: Mapping[str, Scalar], e: WriteRefused
+    ) -> None:
+        """Record a refusal decided before ``write`` (a frontend's own check failed)."""
+        self.refused += 1
+        self._audit(writer, service, instance, changes, e)
+
+    def _audit(
+        self, writer: Writer, service: str, instance: int, changes: Mapping[str, Scalar], e: WriteRefused | None
+    ) -> None:
+        for hook in self.audit_hooks:
+            try:
+                hook(writer, service, instance, changes, e)
+            except Exception:
+                log.exception("write audit hook failed")
