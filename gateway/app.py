@@ -20,7 +20,7 @@ from gateway.config import Config
 from gateway.mfd.api import HttpServer
 from gateway.modbus.server import ModbusServer
 from gateway.settings import Settings
-from gateway.sim.installation import DemoInstallation
+from gateway.sim.victron import VictronSimulation
 from gateway.store import Store
 from gateway.system import SystemService
 from registers.model import CompiledMap
@@ -42,7 +42,7 @@ class Gateway:
     http: HttpServer | None = None
     settings: Settings | None = None
     system: SystemService | None = None
-    installation: DemoInstallation | None = None
+    installation: VictronSimulation | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -55,7 +55,7 @@ class Gateway:
         self.system.start()
         if self.demo or self.config.devices:
             layout = None if self.demo else [(d.kind or d.driver, d.instance, d.name) for d in self.config.devices]
-            self.installation = DemoInstallation(self.store, layout=layout)
+            self.installation = VictronSimulation(self.store, layout=layout)
             self.installation.start()
             self._tasks.append(asyncio.create_task(self.installation.run()))
         m = self.config.modbus

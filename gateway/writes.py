@@ -72,8 +72,9 @@ class WriteGate:
         self.accepted = 0
         self.refused = 0
 
-    def check(self, service: str, instance: int, changes: Mapping[str, Scalar]) -> None:
-        """Raise WriteRefused unless every change may be written (all or nothing).
+    def check(self, service: str, instance: int, changes: Mapping[str, Scalar]) -> dict[str, Scalar]:
+        """The changes as owners get them (an enum value as int), or WriteRefused unless every
+        change may be written (all or nothing).
 
         Order as the Modbus spec checks: paths and access first, then values, then the device.
         """
@@ -84,12 +85,16 @@ class WriteGate:
                 raise WriteRefused(Refusal.UNKNOWN_PATH, f"{service} has no path {path}")
             if not spec.writable:
                 raise WriteRefused(Refusal.READ_ONLY, f"{path} of {service} is read-only")
+        clean: dict[str, Scalar] = {}
         for path, value in changes.items():
-            why = specs[path].refuse(value)
+            spec = specs[path]
+            why = spec.refuse(value)
             if why is not None:
                 raise WriteRefused(Refusal.BAD_VALUE, why)
+            clean[path] = int(value) if spec.lookup is not None and isinstance(value, float) else value
         if self.store.device(service, instance) is None:
             raise WriteRefused(Refusal.NO_DEVICE, f"no device {service} instance {instance}")
+        return clean
 
     async def write(
         self,
@@ -104,7 +109,7 @@ class WriteGate:
         """Validate (unless the caller just did, ``checked``), then carry out through the owner."""
         try:
             if not checked:
-                self.check(service, instance, changes)
+                changes = self.check(service, instance, changes)
             try:
                 await self.store.write(service, instance, changes, timeout=timeout)
             except NoDevice as e:

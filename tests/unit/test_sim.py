@@ -10,11 +10,22 @@ import asyncio
 
 import pytest
 
-from gateway.sim.installation import DEFAULT_LAYOUT, DemoInstallation
-from gateway.sim.physics import EFFICIENCY, IDLE_W
-from gateway.store import Store, WriteRejected
+from gateway.sim.plant import EFFICIENCY, IDLE_W
+from gateway.sim.victron import DEFAULT_LAYOUT, VictronSimulation
+from gateway.store import Store
 from gateway.system import SystemService
-from registers import CompiledMap
+from gateway.writes import WriteGate, Writer, WriteRefused
+from registers import CompiledMap, load_default
+
+TESTER = Writer("test")
+_GATES: dict[int, WriteGate] = {}
+
+
+async def write(store: Store, service: str, instance: int, changes: dict[str, object]) -> None:
+    """Write as every frontend does: through the one write gate."""
+    gate = _GATES.setdefault(id(store), WriteGate(store, load_default()))
+    await gate.write(service, instance, changes, TESTER)  # type: ignore[arg-type]
+
 
 EXTRAS = {"/ProductName", "/Connected"}  # harmless paths that are not in the register map
 PATHS = {
@@ -42,10 +53,10 @@ PATHS = {
 IDLE_AC_W = IDLE_W / EFFICIENCY  # 20 / 0.94 = 21.28 W: what the charger draws to cover its own use
 
 
-def make(*, seed: int = 7, soc: float = 55.0, hour: float = 10.0, **settings: float) -> tuple[Store, DemoInstallation]:
+def make(*, seed: int = 7, soc: float = 55.0, hour: float = 10.0, **settings: float) -> tuple[Store, VictronSimulation]:
     store = Store()
     store.add_device("settings", 0, None, {f"/Settings/CGwacs/{k.replace('_', '/')}": v for k, v in settings.items()})
-    sim = DemoInstallation(store, seed=seed, soc=soc, hour=hour)
+    sim = VictronSimulation(store, seed=seed, soc=soc, hour=hour)
     sim.start()
     SystemService(store).start()  # no loop running here: it recomputes on every change
     return store, sim
@@ -77,7 +88,7 @@ def test_devices_and_instances_like_a_cerbo() -> None:
 def test_every_published_path_is_mapped(cmap: CompiledMap) -> None:
     store, sim = make()
     for mode in (3, 1, 2, 4):  # every mode publishes the same set of paths
-        sim.vebus.settings["/Mode"] = mode  # type: ignore[union-attr]
+        sim.vebus.held["/Mode"] = mode  # type: ignore[union-attr]
         sim.step(1.0)
         for device in store.devices():
             if device.service in PATHS:
@@ -179,7 +190,7 @@ def test_full_battery_feeds_in_the_excess() -> None:
 
 async def test_full_battery_without_feed_in_curtails_the_mppts() -> None:
     store, sim = make(soc=100.0, hour=12.0)
-    await store.write("vebus", 276, {"/Hub4/DisableFeedIn": 1})
+    await write(store, "vebus", 276, {"/Hub4/DisableFeedIn": 1})
     sim.step(1.0)
     f = sim.flows
     assert get(store, "vebus", 276, "/Ac/ActiveIn/L1/P") == pytest.approx(50.0)  # held at the setpoint
@@ -192,7 +203,7 @@ async def test_full_battery_without_feed_in_curtails_the_mppts() -> None:
 
 async def test_mode_off_kills_ac_out_at_once() -> None:
     store, sim = make()
-    await store.write("vebus", 276, {"/Mode": 4})
+    await write(store, "vebus", 276, {"/Mode": 4})
     for _ in range(2):  # at once (write), and still after a step
         assert store.get("vebus", 276, "/Mode") == 4
         assert store.get("vebus", 276, "/State") == 0  # off
@@ -204,14 +215,14 @@ async def test_mode_off_kills_ac_out_at_once() -> None:
         assert store.get("system", 0, "/Ac/Consumption/L1/Power") == 0
         sim.step(1.0)
     assert get(store, "battery", 512, "/Dc/0/Power") == pytest.approx(sim.flows.pv_available_w)  # PV only
-    await store.write("vebus", 276, {"/Mode": 3})
+    await write(store, "vebus", 276, {"/Mode": 3})
     assert store.get("vebus", 276, "/State") != 0
     assert get(store, "vebus", 276, "/Ac/Out/L1/P") > 0
 
 
 async def test_inverter_only_runs_the_loads_from_the_battery() -> None:
     store, _ = make(hour=23.0)  # dark
-    await store.write("vebus", 276, {"/Mode": 2})
+    await write(store, "vebus", 276, {"/Mode": 2})
     assert store.get("vebus", 276, "/Ac/ActiveIn/ActiveInput") == 240
     assert store.get("vebus", 276, "/Ac/ActiveIn/L1/P") == 0
     assert store.get("vebus", 276, "/State") == 9  # inverting
@@ -225,25 +236,25 @@ async def test_inverter_only_runs_the_loads_from_the_battery() -> None:
 
 async def test_charger_only_charges_from_the_grid() -> None:
     store, _ = make(hour=23.0)
-    await store.write("vebus", 276, {"/Mode": 1})
+    await write(store, "vebus", 276, {"/Mode": 1})
     loads = get(store, "vebus", 276, "/Ac/Out/L1/P")
     assert get(store, "vebus", 276, "/Ac/ActiveIn/L1/P") == pytest.approx(loads + 3000.0)  # the charger's maximum
     assert get(store, "battery", 512, "/Dc/0/Power") == pytest.approx(3000.0 * EFFICIENCY - IDLE_W)
     assert store.get("vebus", 276, "/State") == 3  # bulk
-    await store.write("vebus", 276, {"/Ac/ActiveIn/CurrentLimit": 10.0})  # 10 A * 230 V = 2300 W in total
+    await write(store, "vebus", 276, {"/Ac/ActiveIn/CurrentLimit": 10.0})  # 10 A * 230 V = 2300 W in total
     assert get(store, "vebus", 276, "/Ac/ActiveIn/L1/P") == pytest.approx(2300.0)
 
 
 async def test_external_control_uses_the_vebus_setpoint() -> None:
     store, _ = make(Hub4Mode=3)
-    await store.write("vebus", 276, {"/Hub4/L1/AcPowerSetpoint": -500})
+    await write(store, "vebus", 276, {"/Hub4/L1/AcPowerSetpoint": -500})
     assert get(store, "vebus", 276, "/Ac/ActiveIn/L1/P") == pytest.approx(-500.0)
     assert store.get("vebus", 276, "/Hub4/L1/AcPowerSetpoint") == -500
 
 
 async def test_mppt_off_gives_zero_watts() -> None:
     store, sim = make()
-    await store.write("solarcharger", 279, {"/Mode": 4})
+    await write(store, "solarcharger", 279, {"/Mode": 4})
     assert store.get("solarcharger", 279, "/Yield/Power") == 0
     assert store.get("solarcharger", 279, "/State") == 0 and store.get("solarcharger", 279, "/Mode") == 4
     assert get(store, "solarcharger", 278, "/Yield/Power") > 0  # the other one is not affected
@@ -266,18 +277,18 @@ async def test_bad_writes_are_rejected_and_change_nothing() -> None:
         ("tank", 20, {"/Level": 10}),
         ("tank", 20, {"/CustomName": 5}),
     ):
-        with pytest.raises(WriteRejected):
-            await store.write(service, instance, changes)
+        with pytest.raises(WriteRefused):
+            await write(store, service, instance, changes)
     after = {d.key: {p: v.value for p, v in d.values.items()} for d in store.devices()}
     assert after == before
-    assert sim.vebus is not None and sim.vebus.settings["/Mode"] == 3
+    assert sim.vebus is not None and sim.vebus.held["/Mode"] == 3
 
 
 async def test_good_writes_are_published() -> None:
     store, _ = make()
-    await store.write("battery", 512, {"/Relay/0/State": 1, "/CustomName": "Lithium"})
+    await write(store, "battery", 512, {"/Relay/0/State": 1, "/CustomName": "Lithium"})
     assert store.get("battery", 512, "/Relay/0/State") == 1 and store.get("battery", 512, "/CustomName") == "Lithium"
-    await store.write("vebus", 276, {"/Mode": 4.0})  # a number from JSON: stored as the enum's int
+    await write(store, "vebus", 276, {"/Mode": 4.0})  # a number from JSON: stored as the enum's int
     assert store.get("vebus", 276, "/Mode") == 4 and isinstance(store.get("vebus", 276, "/Mode"), int)
 
 
@@ -303,7 +314,7 @@ def test_tanks_and_temperatures_move() -> None:
 
 async def test_run_steps_until_cancelled() -> None:
     store = Store()
-    sim = DemoInstallation(store, time_scale=600.0, seed=1)
+    sim = VictronSimulation(store, time_scale=600.0, seed=1)
     sim.start()
     clock = sim.plant.clock_s
     task = asyncio.create_task(sim.run(tick_s=0.01))
@@ -316,7 +327,7 @@ async def test_run_steps_until_cancelled() -> None:
 
 def test_layout_from_the_config() -> None:
     store = Store()
-    sim = DemoInstallation(store, layout=[("battery", 7, "Bank"), ("tank", 3, None), ("solarcharger", 290, None)])
+    sim = VictronSimulation(store, layout=[("battery", 7, "Bank"), ("tank", 3, None), ("solarcharger", 290, None)])
     sim.start()
     assert {d.key for d in store.devices()} == {("battery", 7), ("tank", 3), ("solarcharger", 290)}
     assert store.get("tank", 3, "/CustomName") == "Simulated tank 3"
@@ -324,6 +335,6 @@ def test_layout_from_the_config() -> None:
         get(store, "solarcharger", 290, "/Dc/0/Current")
     )  # no inverter/charger: the MPPT is all there is on the DC bus
     with pytest.raises(ValueError, match="one battery"):
-        DemoInstallation(Store(), layout=[("battery", 1, None), ("battery", 2, None)])
-    with pytest.raises(ValueError, match="no device kind"):
-        DemoInstallation(Store(), layout=[("toaster", 1, None)])
+        VictronSimulation(Store(), layout=[("battery", 1, None), ("battery", 2, None)])
+    with pytest.raises(ValueError, match="has no 'toaster' device"):
+        VictronSimulation(Store(), layout=[("toaster", 1, None)])

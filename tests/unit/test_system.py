@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
-from gateway.store import Store, WriteRejected
+from gateway.store import Store
 from gateway.system import SystemService
+from gateway.writes import WriteGate, Writer, WriteRefused
+from registers import load_default
 
 VEBUS = {
     "/Ac/ActiveIn/ActiveInput": 0,  # AC input 1
@@ -242,11 +244,12 @@ def test_removed_devices_take_their_paths_with_them() -> None:
 async def test_relays_take_0_or_1_and_nothing_else_is_writable() -> None:
     store = installation()
     SystemService(store).start()
-    await store.write("system", 0, {"/Relay/1/State": 1})
+    gate, tester = WriteGate(store, load_default()), Writer("test")
+    await gate.write("system", 0, {"/Relay/1/State": 1}, tester)
     assert store.get("system", 0, "/Relay/1/State") == 1
     for bad in ({"/Relay/0/State": 2}, {"/Relay/0/State": "1"}, {"/Relay/0/State": 1, "/Dc/Battery/Soc": 50}):
-        with pytest.raises(WriteRejected):
-            await store.write("system", 0, bad)
+        with pytest.raises(WriteRefused):
+            await gate.write("system", 0, bad, tester)
     assert store.get("system", 0, "/Relay/0/State") == 0  # all or nothing
     assert store.get("system", 0, "/Dc/Battery/Soc") == 75.0
 

@@ -1,24 +1,26 @@
-"""The simulated devices: what each publishes from the plant's flows, and which paths it takes.
+"""Simulated Victron devices: what each publishes from the plant's flows, which paths it takes.
+
+They stand in for the D-Bus services of a real GX (a MultiPlus on VE.Bus, a BMS, MPPTs, tank
+and temperature inputs), so they live in-process and own their Store devices directly; the
+simulators of devices the gateway reads over a network (SunSpec, Fronius, meters) speak
+their real protocol instead (``gateway/sim/protocols``).
 
 Every device publishes only paths of its service's register map (``mappings/modbus/<service>.csv``)
 plus ``/ProductName`` and ``/Connected``. Numbers are published unrounded so sums across
 devices (the system service's) stay exact; the register encoding rounds on the wire.
+Which values may be written is the write gate's business (the map's enums and ranges); a
+device only says which writable paths it implements (``takes``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Final
 
-from gateway.sim.physics import CAPACITY_AH, DAY_S, GRID_HZ, GRID_V, INVERTER_MAX_W, Flows, Plant
+from gateway.sim.plant import CAPACITY_AH, DAY_S, GRID_HZ, GRID_V, INVERTER_MAX_W, Flows, Plant
 from registers.values import Scalar
 
 Values = dict[str, Scalar]
-# A writable path's rule: a set of allowed numbers, an inclusive (min, max) range, or str (text).
-Rule = frozenset[int] | tuple[float, float] | type[str]
-ON_OFF: Final = frozenset({0, 1})
-TEXT: Final = str
 
 # /State of a bilge alarm input (Venus digital input states: 8 ok, 9 alarm); /Alarm 0 or 2.
 INPUT_OK, INPUT_ALARM = 8, 9
@@ -37,11 +39,14 @@ class SimDevice:
     instance: int
     name: str
     product: str = "Simulated device"
-    writable: dict[str, Rule] = field(default_factory=lambda: {"/CustomName": TEXT})
-    settings: Values = field(default_factory=dict)  # written values the device keeps
+    held: Values = field(default_factory=dict)  # written values the device keeps (and their defaults)
+    takes: frozenset[str] = frozenset()  # writable paths it implements: /CustomName and what it holds
+
+    def __post_init__(self) -> None:
+        self.takes = frozenset({"/CustomName", *self.held})
 
     def static(self) -> Values:
-        return {"/CustomName": self.name, "/ProductName": self.product, "/Connected": 1, **self.settings}
+        return {"/CustomName": self.name, "/ProductName": self.product, "/Connected": 1, **self.held}
 
     def update(self, plant: Plant, f: Flows, dt: float) -> Values:
         return {}
@@ -51,7 +56,7 @@ class SimDevice:
             if path == "/CustomName" and isinstance(value, str):
                 self.name = value
             else:
-                self.settings[path] = value
+                self.held[path] = value
 
 
 @dataclass
@@ -60,25 +65,18 @@ class Vebus(SimDevice):
 
     product: str = "MultiPlus-II 48/5000/70-50"
 
-    def __post_init__(self) -> None:
-        self.writable = {
-            "/CustomName": TEXT,
-            "/Mode": frozenset({1, 2, 3, 4}),
-            "/Ac/ActiveIn/CurrentLimit": (0.0, 100.0),
-            "/Hub4/L1/AcPowerSetpoint": (-32768.0, 32767.0),
-            "/Hub4/DisableCharge": ON_OFF,
-            "/Hub4/DisableFeedIn": ON_OFF,
-        }
-        self.settings = {
+    held: Values = field(
+        default_factory=lambda: {
             "/Mode": 3,
             "/Ac/ActiveIn/CurrentLimit": 32.0,
             "/Hub4/L1/AcPowerSetpoint": 50,
             "/Hub4/DisableCharge": 0,
             "/Hub4/DisableFeedIn": 0,
         }
+    )
 
     def update(self, plant: Plant, f: Flows, dt: float) -> Values:
-        mode = self.settings["/Mode"]
+        mode = self.held["/Mode"]
         v_in = GRID_V + 2.0 * math.sin(plant.clock_s / 900) if f.ac_in_connected else 0.0
         v_out = (v_in or GRID_V) if f.inverter_on else 0.0
         if not f.inverter_on:
@@ -108,7 +106,7 @@ class Vebus(SimDevice):
             "/Alarms/HighTemperature": 0,
             "/Alarms/LowBattery": 2 if plant.shutdown else 0,
             "/Alarms/Overload": 1 if f.demand_w > INVERTER_MAX_W and not f.ac_in_connected else 0,
-            **self.settings,
+            **self.held,
         }
 
 
@@ -123,9 +121,7 @@ class Battery(SimDevice):
     min_v: float | None = None
     max_v: float | None = None
 
-    def __post_init__(self) -> None:
-        self.writable = {"/CustomName": TEXT, "/Relay/0/State": ON_OFF}
-        self.settings = {"/Relay/0/State": 0}
+    held: Values = field(default_factory=lambda: {"/Relay/0/State": 0})
 
     def update(self, plant: Plant, f: Flows, dt: float) -> Values:
         volts, amps = f.battery_v, f.battery_a
@@ -155,7 +151,7 @@ class Battery(SimDevice):
             "/History/DeepestDischarge": self.deepest_ah,
             "/History/MinimumVoltage": self.min_v,
             "/History/MaximumVoltage": self.max_v,
-            **self.settings,
+            **self.held,
         }
 
 
@@ -170,13 +166,11 @@ class SolarCharger(SimDevice):
     today_max_w: float = 0.0
     day: int = 0
 
-    def __post_init__(self) -> None:
-        self.writable = {"/CustomName": TEXT, "/Mode": frozenset({1, 4})}
-        self.settings = {"/Mode": 1}
+    held: Values = field(default_factory=lambda: {"/Mode": 1})
 
     @property
     def on(self) -> bool:
-        return self.settings["/Mode"] == 1
+        return self.held["/Mode"] == 1
 
     def update(self, plant: Plant, f: Flows, dt: float) -> Values:
         watts = f.pv_w.get(self.instance, 0.0)
@@ -208,7 +202,7 @@ class SolarCharger(SimDevice):
             "/State": state,
             "/MppOperationMode": mpp,
             "/ErrorCode": 0,
-            **self.settings,
+            **self.held,
         }
 
 
@@ -242,14 +236,14 @@ class Temperature(SimDevice):
     """A temperature sensor: the battery compartment (type 0 battery) or the engine room (2 generic)."""
 
     product: str = "Temperature sensor"
-    kind: int = 0  # temperature_temperature_type
+    temperature_type: int = 0  # lookup temperature_temperature_type: 0 battery, 2 generic
 
     def update(self, plant: Plant, f: Flows, dt: float) -> Values:
-        if self.kind == 0:
+        if self.temperature_type == 0:
             celsius = plant.battery_temp_c
         else:
             celsius = plant.ambient_c() + 6.0 + 2.0 * math.sin(plant.clock_s / 5400)
-        return {"/Temperature": celsius, "/TemperatureType": self.kind, "/Status": 0}
+        return {"/Temperature": celsius, "/TemperatureType": self.temperature_type, "/Status": 0}
 
 
 @dataclass

@@ -1,9 +1,15 @@
-"""The embedded demo installation: simulated devices in the Store, laid out like a Cerbo GX.
+"""The simulated Victron side of the demo: in-process stand-ins for a GX's D-Bus services.
 
-The installation owns every device it adds, so writes from any frontend reach ``write``: they
-are validated (a path the device takes, a value in its enum or range), applied all or none,
-published before ``write`` returns, and the physics is re-solved at once (no time passes), so
-a read right after a write sees its effect (e.g. /Mode 4: AC out 0 W, /State 0).
+A MultiPlus, a battery monitor, MPPTs, tanks and temperatures, laid out like a Cerbo GX,
+all driven by one plant (``plant.py``). They stand for what a real GX reads over VE.Bus,
+VE.Direct and CAN inside the box, so they own their Store devices directly rather than
+speak a network protocol (the network-device simulators live in ``gateway/sim/protocols``).
+
+The simulation owns every device it adds, so writes reach ``write`` after the write gate
+has validated them against the map: it applies them all or none (a path the device does
+not implement refuses the whole write), publishes them before returning, and re-solves the
+physics at once (no time passes), so a read right after a write sees its effect (e.g.
+/Mode 4: AC out 0 W, /State 0).
 
 Settings are read from ``("settings", 0)`` before every step: the ESS grid setpoint
 (/Settings/CGwacs/AcPowerSetPoint, default 50 W), the minimum SOC (.../BatteryLife/
@@ -18,10 +24,10 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from gateway.sim.devices import (
+from gateway.sim.plant import Controls, Flows, Plant
+from gateway.sim.victron_devices import (
     Battery,
     BilgeAlarm,
-    Rule,
     SimDevice,
     SolarCharger,
     Tank,
@@ -29,13 +35,12 @@ from gateway.sim.devices import (
     Values,
     Vebus,
 )
-from gateway.sim.physics import Controls, Flows, Plant
 from gateway.store import Device, Store, WriteRejected
 from registers.values import Scalar, as_number
 
 START_HOUR: Final = 10.0  # start in the sun
 START_SOC: Final = 55.0
-# (kind, instance, custom name): unit ids per unit_ids.csv: vebus 276 -> 227, battery 512 -> 225,
+# (service type, instance, custom name): unit ids per unit_ids.csv: vebus 276 -> 227, battery 512 -> 225,
 # MPPTs 278 -> 224 and 279 -> 226; the others are their own unit ids.
 DEFAULT_LAYOUT: Final[tuple[tuple[str, int, str], ...]] = (
     ("vebus", 276, "MultiPlus-II"),
@@ -48,14 +53,14 @@ DEFAULT_LAYOUT: Final[tuple[tuple[str, int, str], ...]] = (
     ("temperature", 25, "Engine room"),
     ("digitalinput", 30, "Bilge alarm"),
 )
-# The n-th device of a kind gets the n-th variant (cycling).
+# The n-th device of a service type gets the n-th variant (cycling).
 ARRAYS: Final = ((1500.0, 100.0, "SmartSolar MPPT 150/35"), (900.0, 70.0, "SmartSolar MPPT 100/20"))  # Wp, Vmp
 TANKS: Final = ((1, 0.2, 80.0, 1.5), (0, 0.3, 60.0, 0.4))  # fluid type, m3, start %, use %/h
-TEMPERATURE_KINDS: Final = (0, 2)  # battery, generic (engine room)
-KINDS: Final = ("vebus", "battery", "solarcharger", "tank", "temperature", "digitalinput")
+TEMPERATURE_TYPES: Final = (0, 2)  # battery, generic (engine room)
+SERVICES: Final = ("vebus", "battery", "solarcharger", "tank", "temperature", "digitalinput")
 
 
-class DemoInstallation:
+class VictronSimulation:
     """A MultiPlus-II, a battery bank, two MPPTs, two tanks, two temperatures, a bilge alarm."""
 
     def __init__(
@@ -68,7 +73,7 @@ class DemoInstallation:
         soc: float = START_SOC,
         hour: float = START_HOUR,
     ) -> None:
-        """``layout``: (kind, instance, custom name or None) per device; None = DEFAULT_LAYOUT.
+        """``layout``: (service type, instance, custom name or None) per device; None = DEFAULT_LAYOUT.
 
         There is one physical plant: at most one vebus and one battery (ValueError otherwise);
         without a vebus there are no AC loads; the bank exists even when no monitor shows it.
@@ -77,16 +82,16 @@ class DemoInstallation:
         self.time_scale = time_scale
         self.devices: dict[tuple[str, int], SimDevice] = {}
         counts: dict[str, int] = {}
-        for kind, instance, name in DEFAULT_LAYOUT if layout is None else layout:
-            if kind not in KINDS:
-                raise ValueError(f"the demo installation has no device kind {kind!r} (kinds: {', '.join(KINDS)})")
-            n = counts.get(kind, 0)
-            if kind in ("vebus", "battery") and n:
-                raise ValueError(f"the demo installation models one {kind}; instance {instance} would be a second")
-            if (kind, instance) in self.devices:
-                raise ValueError(f"{kind} instance {instance} appears twice")
-            counts[kind] = n + 1
-            self.devices[(kind, instance)] = _make(kind, instance, name or f"Simulated {kind} {instance}", n)
+        for service, instance, name in DEFAULT_LAYOUT if layout is None else layout:
+            if service not in SERVICES:
+                raise ValueError(f"the simulation has no {service!r} device (it has: {', '.join(SERVICES)})")
+            n = counts.get(service, 0)
+            if service in ("vebus", "battery") and n:
+                raise ValueError(f"the simulation models one {service}; instance {instance} would be a second")
+            if (service, instance) in self.devices:
+                raise ValueError(f"{service} instance {instance} appears twice")
+            counts[service] = n + 1
+            self.devices[(service, instance)] = _make(service, instance, name or f"Simulated {service} {instance}", n)
         self.vebus = next((d for d in self.devices.values() if isinstance(d, Vebus)), None)
         mppts = [d for d in self.devices.values() if isinstance(d, SolarCharger)]
         peaks = {d.instance: ARRAYS[i % len(ARRAYS)][0] for i, d in enumerate(mppts)}
@@ -135,7 +140,7 @@ class DemoInstallation:
         get = self.store.get
         external = _number(get("settings", 0, "/Settings/CGwacs/Hub4Mode"), 1.0) == 3
         if self.vebus is not None:
-            v = self.vebus.settings
+            v = self.vebus.held
             c.mode = int(_number(v["/Mode"], 3.0))
             c.disable_charge = v["/Hub4/DisableCharge"] == 1
             c.disable_feed_in = v["/Hub4/DisableFeedIn"] == 1
@@ -150,54 +155,34 @@ class DemoInstallation:
 
     # --- Owner -----------------------------------------------------------------------------
     async def write(self, device: Device, changes: Mapping[str, Scalar]) -> None:
-        """Validate every change, then apply all, publish them, and re-solve the physics now."""
+        """Apply all changes (already validated by the write gate), publish them, re-solve now."""
         sim = self.devices.get(device.key)
         if sim is None:
             raise WriteRejected(f"{device.service} instance {device.instance} is not simulated here")
-        clean: Values = {}
-        for path, value in changes.items():
-            rule = sim.writable.get(path)
-            if rule is None:
-                raise WriteRejected(f"{path} of the simulated {device.service} is read-only")
-            clean[path] = _check(path, value, rule)
+        missing = [p for p in changes if p not in sim.takes]
+        if missing:
+            raise WriteRejected(f"the simulated {device.service} does not implement {', '.join(missing)}")
+        clean: Values = dict(changes)
         sim.apply(clean)
         self.store.publish(device.service, device.instance, clean)
         self.step(0.0)  # react at once; no simulated time passes
 
 
-def _make(kind: str, instance: int, name: str, n: int) -> SimDevice:
-    if kind == "vebus":
-        return Vebus(kind, instance, name)
-    if kind == "battery":
-        return Battery(kind, instance, name)
-    if kind == "solarcharger":
+def _make(service: str, instance: int, name: str, n: int) -> SimDevice:
+    if service == "vebus":
+        return Vebus(service, instance, name)
+    if service == "battery":
+        return Battery(service, instance, name)
+    if service == "solarcharger":
         _, mpp_v, product = ARRAYS[n % len(ARRAYS)]
-        return SolarCharger(kind, instance, name, product=product, mpp_v=mpp_v)
-    if kind == "tank":
+        return SolarCharger(service, instance, name, product=product, mpp_v=mpp_v)
+    if service == "tank":
         fluid, capacity, level, use = TANKS[n % len(TANKS)]
-        return Tank(kind, instance, name, fluid=fluid, capacity_m3=capacity, level=level, use_per_h=use)
-    if kind == "temperature":
-        return Temperature(kind, instance, name, kind=TEMPERATURE_KINDS[n % len(TEMPERATURE_KINDS)])
-    return BilgeAlarm(kind, instance, name)
-
-
-def _check(path: str, value: Scalar, rule: Rule) -> Scalar:
-    """The value to store (enums as int), or WriteRejected saying why not."""
-    if rule is str:
-        if not isinstance(value, str):
-            raise WriteRejected(f"{path} takes text, not {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise WriteRejected(f"{path} takes a number, not {value!r}")
-    if isinstance(rule, frozenset):
-        if not float(value).is_integer() or int(value) not in rule:
-            raise WriteRejected(f"{path}: {value!r} is not one of {', '.join(map(str, sorted(rule)))}")
-        return int(value)
-    assert isinstance(rule, tuple)
-    low, high = rule
-    if not low <= value <= high:
-        raise WriteRejected(f"{path}: {value!r} is outside {low:g}..{high:g}")
-    return value
+        return Tank(service, instance, name, fluid=fluid, capacity_m3=capacity, level=level, use_per_h=use)
+    if service == "temperature":
+        temperature_type = TEMPERATURE_TYPES[n % len(TEMPERATURE_TYPES)]
+        return Temperature(service, instance, name, temperature_type=temperature_type)
+    return BilgeAlarm(service, instance, name)
 
 
 def _number(v: Scalar, default: float) -> float:
