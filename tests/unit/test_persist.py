@@ -12,7 +12,6 @@ import signal
 import stat
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from gateway.persist import JsonFile
 from tests.unit.persist_child import parse_counter
+from tests.unit.stall import StallFirstSave
 
 Doc = dict[str, object]
 
@@ -228,34 +228,6 @@ def test_temporaries_of_a_killed_save_are_removed(tmp_path: Path) -> None:
 
 
 # --- never back in time ------------------------------------------------------------------
-class StallFirstSave:
-    """Stalls the first save that runs in a worker thread at its fsync, before it renames,
-    until the test releases it; records what lands on the file, in order."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
-        self.stalled = threading.Event()
-        self.release = threading.Event()
-        self.landed: list[object] = []
-        real_fsync, real_replace = os.fsync, os.replace
-
-        def fsync(fd: int) -> None:
-            if threading.current_thread() is not threading.main_thread() and not self.stalled.is_set():
-                self.stalled.set()
-                assert self.release.wait(10), "the test never released the stalled save"
-            real_fsync(fd)
-
-        def replace(src: str | Path, dst: str | Path) -> None:
-            if Path(dst) == path:
-                self.landed.append(json.loads(Path(src).read_text()))
-            real_replace(src, dst)
-
-        monkeypatch.setattr(os, "fsync", fsync)
-        monkeypatch.setattr(os, "replace", replace)
-
-    async def wait_stalled(self) -> None:
-        assert await asyncio.to_thread(self.stalled.wait, 10)
-
-
 async def test_flush_waits_for_a_save_in_flight_then_writes_the_newest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
