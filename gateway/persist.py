@@ -66,7 +66,8 @@ class LoadReport:
 
 class JsonFile(Generic[T]):
     """One JSON file of state. ``parse`` turns decoded JSON into ``T`` and raises ValueError
-    (or TypeError) when the shape is wrong; ``T`` must be something ``json.dumps`` can write.
+    (or TypeError) when the shape is wrong; ``dump`` turns ``T`` back into what ``json.dumps``
+    writes (not needed when ``T`` is plain JSON already).
 
     Use from one event loop: ``load()`` at start, ``request_save(data)`` on every change,
     ``await flush()`` at shutdown. ``save_now(data)`` writes synchronously (start-up code).
@@ -76,6 +77,7 @@ class JsonFile(Generic[T]):
         self,
         path: Path,
         parse: Callable[[object], T],
+        dump: Callable[[T], object] | None = None,
         *,
         delay_s: float = 1.0,
         max_bytes: int = MAX_BYTES,
@@ -84,6 +86,7 @@ class JsonFile(Generic[T]):
         self.path = path
         self.backup = path.with_name(path.name + ".bak")
         self.parse = parse
+        self.dump = dump
         self.delay_s = delay_s
         self.max_bytes = max_bytes
         self.keep_corrupt = keep_corrupt
@@ -231,10 +234,10 @@ class JsonFile(Generic[T]):
         while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
 
-    @staticmethod
-    def encode(data: object) -> bytes:
+    def encode(self, data: T) -> bytes:
         """The bytes a snapshot is saved as (stable: keys sorted, so equal content is equal bytes)."""
-        return (json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+        obj = self.dump(data) if self.dump is not None else data
+        return (json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
     async def _save_later(self) -> None:
         while self._pending is not None:  # changes during a save get a save of their own
