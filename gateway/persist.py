@@ -223,6 +223,9 @@ class JsonFile(Generic[T]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise asyncio.CancelledError  # that was our own cancellation (a caller's timeout)
         if self._inflight is not None:
             await self._inflight
             self._inflight = None

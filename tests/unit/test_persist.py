@@ -305,3 +305,15 @@ def test_parse_errors_of_all_kinds_are_corrupt(tmp_path: Path) -> None:
         f = JsonFile(path, parse)
         assert f.load() is None, raw
         assert f.load_report is not None and f.load_report.problems, raw
+
+
+async def test_a_cancelled_flush_stays_cancelled(tmp_path: Path) -> None:
+    """flush cancels its own save task; a caller's timeout around flush must still fire."""
+    f = make(tmp_path / "state.json", delay_s=3600)
+    f.request_save({"n": 1})
+    await asyncio.sleep(0)  # the save task is in its debounce wait
+    flush = asyncio.create_task(f.flush())
+    await asyncio.sleep(0)  # flush has cancelled the task and waits for it
+    flush.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flush
