@@ -1,24 +1,21 @@
 """The settings service (``com.victronenergy.settings``, instance 0): persistent, atomic.
 
-Values written over Modbus (or later the web and the bus) are stored in
-``<state_dir>/settings.json``: debounced so a burst of writes costs one save, on disk within
-``save_delay_s`` (1 s), written to a temporary file, fsynced and renamed, so a power cut
-leaves the old or the new file, never half of one. A file that cannot be read is kept
-aside as ``settings.json.bad`` (nothing is lost) and defaults are used.
+Values written over Modbus (or later the web and the bus) are kept in
+``<state_dir>/settings.json`` through ``gateway.persist``: a burst of writes costs one save,
+on disk within ``save_delay_s``; saves are atomic, run off the event loop, and are skipped when
+nothing changed. Only what differs from ``DEFAULTS`` is saved, so a new default reaches every
+user who never changed that setting. A bad file is kept aside and the backup or the defaults
+are used (see ``persist.JsonFile.load``); paths in the file that are not settings are ignored.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from gateway.persist import JsonFile, LoadReport
 from gateway.store import Device, Store, WriteRejected
 from registers.values import Scalar
 
@@ -65,17 +62,22 @@ class Settings:
         self.path = state_dir / "settings.json" if state_dir is not None else None
         self.save_delay_s = save_delay_s
         self.values: dict[str, Scalar] = dict(DEFAULTS)
-        self._save_task: asyncio.Task[None] | None = None
-        self._dirty = False
+        self.file = JsonFile(self.path, parse_settings, delay_s=save_delay_s) if self.path is not None else None
+
+    @property
+    def load_report(self) -> LoadReport | None:
+        """What loading found (None without a state_dir or before ``start``)."""
+        return self.file.load_report if self.file is not None else None
 
     def start(self) -> Device:
         """Load saved settings and publish them. Raises OSError when state_dir is not writable."""
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            probe = self.path.with_suffix(".json.probe")
-            probe.write_bytes(b"")  # fail now, in one line, rather than at the first write
-            probe.unlink()
-        self.values.update(self._load())
+        if self.file is not None:
+            self.file.check_writable()
+            saved = self.file.load() or {}
+            unknown = sorted(p for p in saved if p not in DEFAULTS or p in FOLLOWERS)
+            if unknown:
+                log.warning("%s: ignoring what is not a writable setting: %s", self.path, ", ".join(unknown))
+            self.values.update((p, v) for p, v in saved.items() if p in DEFAULTS and p not in FOLLOWERS)
         self._follow()
         return self.store.add_device(SERVICE, INSTANCE, owner=self, values=self.values)
 
@@ -86,73 +88,28 @@ class Settings:
         self.values.update(changes)
         self._follow()
         self.store.publish(SERVICE, INSTANCE, {**changes, **{f: self.values[f] for f in FOLLOWERS}})
-        self._schedule_save()
+        if self.file is not None:
+            self.file.request_save(self._snapshot())  # a no-op when the saved content is unchanged
 
     async def flush(self) -> None:
-        """Save now if a save is pending (at shutdown)."""
-        if self._save_task is not None and not self._save_task.done():
-            self._save_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._save_task
-            self.save()
+        """Save now if a save is pending (at shutdown); waits for a save already under way."""
+        if self.file is not None:
+            await self.file.flush()
 
     def _follow(self) -> None:
         for follower, leader in FOLLOWERS.items():
             self.values[follower] = self.values.get(leader)
 
-    def _schedule_save(self) -> None:
-        self._dirty = True
-        if self.path is None or (self._save_task is not None and not self._save_task.done()):
-            return
-
-        async def later() -> None:
-            while self._dirty:  # writes that arrive during a save get a save of their own
-                await asyncio.sleep(self.save_delay_s)
-                self._dirty = False
-                try:  # fsync can take long on flash: keep it off the event loop (Modbus replies)
-                    await asyncio.to_thread(self._write_file, self._snapshot())
-                except OSError as e:  # the values stay live in memory; say so, without a traceback
-                    log.error("cannot save settings to %s: %s", self.path, e)
-
-        self._save_task = asyncio.create_task(later())
-
-    def save(self) -> None:
-        self._write_file(self._snapshot())
-
     def _snapshot(self) -> dict[str, Scalar]:
-        """What differs from the defaults (taken on the event loop, written elsewhere)."""
-        return {p: v for p, v in self.values.items() if p not in FOLLOWERS and DEFAULTS.get(p, object()) != v}
+        """The settings that differ from their defaults (followers are derived, never saved)."""
+        return {p: v for p, v in self.values.items() if p in DEFAULTS and p not in FOLLOWERS and DEFAULTS[p] != v}
 
-    def _write_file(self, changed: dict[str, Scalar]) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # A unique temporary file: a shutdown flush may overlap a save still in its thread.
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".settings.", suffix=".tmp")
-        try:
-            with open(fd, "w", encoding="utf-8") as f:
-                json.dump(changed, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        log.debug("settings saved to %s", self.path)
 
-    def _load(self) -> dict[str, Scalar]:
-        if self.path is None or not self.path.exists():
-            return {}
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or not all(
-                isinstance(k, str) and (v is None or isinstance(v, (int, float, str))) for k, v in data.items()
-            ):
-                raise ValueError("not an object of path -> number/string")
-        except (OSError, ValueError) as e:
-            bad = self.path.with_suffix(".json.bad")
-            os.replace(self.path, bad)
-            log.warning("%s unreadable (%s); kept as %s, using defaults", self.path, e, bad)
-            return {}
-        return dict(data)
+def parse_settings(data: object) -> dict[str, Scalar]:
+    """The file's shape: an object of path -> number, string or null. Anything else is corrupt."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected an object of path -> value, not {type(data).__name__}")
+    for path, value in data.items():
+        if isinstance(value, bool) or not (value is None or isinstance(value, (int, float, str))):
+            raise ValueError(f"{path}: {type(value).__name__} is not a number or string")
+    return dict(data)
