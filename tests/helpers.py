@@ -1,4 +1,4 @@
-"""Shared test helpers: interop gating and paths."""
+"""Shared test helpers: interop gating, paths, test data."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPINGS = ROOT / "mappings"
+DATA = ROOT / "tests" / "data"  # reference facts carried in the project (tests/data/README.md)
 SHARED = ROOT.parent / "shared"
 REFERENCE = SHARED / "reference"
 
@@ -30,6 +31,13 @@ def need_interop(available: bool, reason: str) -> None:
 def need_reference(rel: str) -> Path:
     path = REFERENCE / rel
     need_interop(path.is_file(), f"shared reference data not found at {path} (clone ../shared beside the checkout)")
+    return path
+
+
+def reference_data(rel: str) -> Path:
+    """A reference file carried in tests/data (always present: a fresh clone runs every test)."""
+    path = DATA / rel
+    assert path.is_file(), f"{path} is missing from the checkout"
     return path
 
 
