@@ -1,8 +1,10 @@
-"""Shared test helpers: interop gating and paths."""
+"""Shared test helpers: interop gating, paths, test data."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPINGS = ROOT / "mappings"
+DATA = ROOT / "tests" / "data"  # reference facts carried in the project (tests/data/README.md)
 SHARED = ROOT.parent / "shared"
 REFERENCE = SHARED / "reference"
 
@@ -33,8 +36,45 @@ def need_reference(rel: str) -> Path:
     return path
 
 
+def reference_data(rel: str) -> Path:
+    """A reference file carried in tests/data (always present: a fresh clone runs every test)."""
+    path = DATA / rel
+    assert path.is_file(), f"{path} is missing from the checkout"
+    return path
+
+
 def need_tool(name: str) -> str:
     exe = shutil.which(name)
     need_interop(exe is not None, f"{name} not installed (Debian: apt-get install {name})")
     assert exe is not None
     return exe
+
+
+# --- mbpoll (Debian's command-line client on libmodbus) ---------------------------------------
+_MBPOLL_LINE = re.compile(r"^\[(\d+)\]:\s+(-?\d+)(?: \((-?\d+)\))?", re.M)
+
+
+def mbpoll_argv(port: int, *args: str) -> list[str]:
+    """The mbpoll command line for one poll (-1) with wire addresses (-0) of 127.0.0.1:port's server."""
+    return [need_tool("mbpoll"), "-0", "-1", "-p", str(port), *args]
+
+
+def parse_mbpoll(output: str) -> dict[int, int]:
+    """Register -> value from mbpoll's output lines such as `[258]: \t64882 (-654)`.
+
+    mbpoll shows a 16-bit register unsigned, followed by the signed reading in parentheses when
+    that differs; the signed one is taken when shown.
+    """
+    return {int(m.group(1)): int(m.group(3) or m.group(2)) for m in _MBPOLL_LINE.finditer(output)}
+
+
+async def run_mbpoll(port: int, *args: str, timeout: float = 10.0) -> tuple[int, str]:
+    """Run mbpoll without blocking the event loop (the server under test may share it).
+
+    Returns mbpoll's exit status and its stdout and stderr together.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        *mbpoll_argv(port, *args), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode or 0, out.decode()

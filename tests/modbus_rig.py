@@ -43,7 +43,7 @@ class RecordingOwner:
         self.store.publish(device.service, device.instance, changes)
 
 
-BATTERY = {
+BATTERY: dict[str, Scalar] = {
     "/Dc/0/Voltage": 52.31,  # 259 uint16 x100
     "/Dc/0/Current": -12.5,  # 261 int16 x10
     "/Dc/0/Power": -654,  # 258 int16 x1
@@ -51,8 +51,11 @@ BATTERY = {
     "/CustomName": "House bank",  # 1336 string[8]
     "/Relay/0/State": 0,  # 280 W
 }
-VEBUS = {"/Mode": 3, "/Ac/Out/L1/P": 900, "/Hub4/L1/AcPowerSetpoint": 0, "/State": 9}
-SETTINGS = {"/Settings/CGwacs/AcPowerSetPoint": 50, "/Settings/CGwacs/BatteryLife/MinimumSocLimit": 20}
+VEBUS: dict[str, Scalar] = {"/Mode": 3, "/Ac/Out/L1/P": 900, "/Hub4/L1/AcPowerSetpoint": 0, "/State": 9}
+SETTINGS: dict[str, Scalar] = {
+    "/Settings/CGwacs/AcPowerSetPoint": 50,
+    "/Settings/CGwacs/BatteryLife/MinimumSocLimit": 20,
+}
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""docs/MODBUS.md, line by line, over a real socket (one test or more per table row)."""
+"""docs/modbus.md, line by line, over a real socket (one test or more per table row)."""
 
 from __future__ import annotations
 
