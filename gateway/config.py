@@ -104,7 +104,12 @@ MODBUS: Final = (
     Key("allow", (), _cidrs, "client networks (CIDR) allowed to connect; empty = everyone"),
     Key("max_connections", 64, _int(1, 10000), "over the cap, the oldest idle connection is closed"),
     Key("idle_timeout_s", 120.0, _positive, "close a connection silent for this long"),
-    Key("invalid", "sentinel", _choice("sentinel", "zero"), "invalid values: the type's sentinel, or 0 as the GX does"),
+    Key(
+        "invalid",
+        "zero",
+        _choice("zero", "sentinel"),
+        'an invalid value reads as 0, as on a GX; "sentinel" = the type\'s not-available value (e.g. 0xFFFF)',
+    ),
 )
 HTTP: Final = (
     Key(
@@ -136,7 +141,7 @@ class ModbusConfig:
     allow: tuple[str, ...] = ()
     max_connections: int = 64
     idle_timeout_s: float = 120.0
-    invalid: str = "sentinel"
+    invalid: str = "zero"
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +270,7 @@ def render_config_docs() -> str:
         'allow = ["192.168.1.0/24"]',
         "max_connections = 64",
         "idle_timeout_s = 120",
-        'invalid = "sentinel"',
+        'invalid = "zero"',
         "",
         "[[device]]",
         'driver = "simulated"',

@@ -14,7 +14,7 @@ def test_defaults() -> None:
     cfg = parse_config({})
     assert cfg == Config()
     assert cfg.modbus.listen == ("0.0.0.0", 502)
-    assert cfg.modbus.invalid == "sentinel" and cfg.http is None
+    assert cfg.modbus.invalid == "zero" and cfg.http is None  # invalid values read as a GX reads them
 
 
 def test_full_example(tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ writes = false
 allow = ["192.168.1.0/24", "::1/128"]
 max_connections = 8
 idle_timeout_s = 30
-invalid = "zero"
+invalid = "sentinel"
 [http]
 listen = "[::1]:8080"
 [[device]]
@@ -47,7 +47,7 @@ name = "Quattro"
     assert cfg.state_dir == Path("/tmp/gx")
     assert cfg.modbus.listen == ("127.0.0.1", 1502) and cfg.modbus.writes is False
     assert cfg.modbus.allow == ("192.168.1.0/24", "::1/128")
-    assert cfg.modbus.idle_timeout_s == 30.0 and cfg.modbus.invalid == "zero"
+    assert cfg.modbus.idle_timeout_s == 30.0 and cfg.modbus.invalid == "sentinel"
     assert cfg.http is not None and cfg.http.listen == ("::1", 8080)
     assert [(d.kind, d.instance, d.name) for d in cfg.devices] == [("battery", 512, None), ("vebus", 276, "Quattro")]
 
@@ -64,7 +64,7 @@ name = "Quattro"
         ({"modbus": {"allow": "10.0.0.0/8"}}, "modbus.allow: expected a list"),
         ({"modbus": {"max_connections": 0}}, "modbus.max_connections: expected an integer 1..10000"),
         ({"modbus": {"idle_timeout_s": -1}}, "modbus.idle_timeout_s: expected a number > 0"),
-        ({"modbus": {"invalid": "nan"}}, "modbus.invalid: expected one of sentinel, zero"),
+        ({"modbus": {"invalid": "nan"}}, "modbus.invalid: expected one of zero, sentinel"),
         ({"modbus": 5}, "modbus: expected a table"),
         ({"device": [{"driver": "simulated", "instance": 1}]}, "device[0].kind: missing"),
         ({"device": [{"driver": "simulated", "kind": "battery"}]}, "device[0].instance: missing"),
