@@ -7,7 +7,6 @@ cleanly within a second (pending settings are saved first).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -16,34 +15,31 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gateway.components import Component, StartupError
 from gateway.config import Config
 from gateway.mfd.api import HttpServer
 from gateway.modbus.server import ModbusServer
 from gateway.settings import Settings
-from gateway.sim.installation import DemoInstallation
+from gateway.sources import DRIVERS, build_sources
 from gateway.store import Store
 from gateway.system import SystemService
 from registers.model import CompiledMap
 
+__all__ = ["Gateway", "StartupError", "run_loop", "serve"]
+
 log = logging.getLogger(__name__)
-
-
-class StartupError(Exception):
-    """An expected start-up failure, reported as one line (no traceback)."""
 
 
 @dataclass
 class Gateway:
     cmap: CompiledMap
     config: Config
-    demo: bool = False
     store: Store = field(default_factory=Store)
     modbus: ModbusServer | None = None
     http: HttpServer | None = None
     settings: Settings | None = None
     system: SystemService | None = None
-    installation: DemoInstallation | None = None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    sources: list[Component] = field(default_factory=list)
 
     async def start(self) -> None:
         self.settings = Settings(self.store, self.config.state_dir)
@@ -53,11 +49,9 @@ class Gateway:
             raise StartupError(f"state_dir {self.config.state_dir}: {_reason(e)}") from None
         self.system = SystemService(self.store, serial=_serial())
         self.system.start()
-        if self.demo or self.config.devices:
-            layout = None if self.demo else [(d.kind or d.driver, d.instance, d.name) for d in self.config.devices]
-            self.installation = DemoInstallation(self.store, layout=layout)
-            self.installation.start()
-            self._tasks.append(asyncio.create_task(self.installation.run()))
+        for source in build_sources(self.store, self.config.devices, DRIVERS):
+            await source.start()
+            self.sources.append(source)
         m = self.config.modbus
         self.modbus = ModbusServer(
             self.cmap,
@@ -82,11 +76,8 @@ class Gateway:
                 raise StartupError(f"cannot listen on {host}:{port} for HTTP: {_reason(e)}") from None
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        while self.sources:
+            await self.sources.pop().stop()
         if self.modbus is not None:
             await self.modbus.stop()
         if self.http is not None:

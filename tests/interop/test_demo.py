@@ -247,8 +247,8 @@ def test_run_with_a_config_of_simulated_devices(tmp_path: Path) -> None:
     cfg.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
         f'[modbus]\nlisten = "127.0.0.1:{port}"\n'
-        '[[device]]\ndriver = "simulated"\nkind = "battery"\ninstance = 512\n'
-        '[[device]]\ndriver = "simulated"\nkind = "tank"\ninstance = 20\nname = "Water"\n',
+        '[[device]]\ndriver = "simulated"\nservice = "battery"\ninstance = 512\n'
+        '[[device]]\ndriver = "simulated"\nservice = "tank"\ninstance = 20\nname = "Water"\n',
         encoding="utf-8",
     )
     proc = subprocess.Popen(
@@ -282,3 +282,36 @@ def test_unwritable_state_dir_is_one_line(tmp_path: Path) -> None:
     out = subprocess.run([*GX, "run", "--config", str(cfg)], capture_output=True, text=True, timeout=20)
     assert out.returncode == 1
     assert out.stderr.strip() == f"gx-gateway: state_dir {blocker / 'state'}: not a directory"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[[device]]\ndriver = "sunspec"\ninstance = 20\n',
+            "gx-gateway: device[0].driver: unknown driver 'sunspec' (known: simulated)",
+        ),
+        (
+            '[[device]]\ndriver = "simulated"\nservice = "tank"\ninstance = 20\nhost = "10.0.0.5"\n',
+            "gx-gateway: device[0].host: not a key of driver 'simulated' (its keys: driver, instance, name, service)",
+        ),
+    ],
+)
+def test_run_rejects_a_bad_device_in_one_line(tmp_path: Path, toml: str, message: str) -> None:
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(toml, encoding="utf-8")
+    out = subprocess.run([*GX, "run", "--config", str(cfg)], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 2
+    assert out.stderr == message + "\n"
+
+
+def test_demo_flags_override_demo_toml() -> None:
+    """--http off drops demo.toml's [http]; --modbus replaces its listen (here: an ephemeral port)."""
+    need_tool("mbpoll")
+    d = Demo("--http", "off")
+    try:
+        assert d.port != 5020 and "/api/v1/devices" not in d.banner
+        assert "unit 227  vebus 276 (MultiPlus-II)" in d.banner  # the devices still come from demo.toml
+    finally:
+        rc, _, stderr = d.stop()
+    assert rc == 0, stderr
