@@ -1,108 +1,175 @@
-"""Assembles the gateway: Store, settings, system service, sources, frontends; runs it.
+"""Assembles the gateway from its config as an ordered list of components, and runs it.
 
-Start-up fails fast with one line (port in use, bad config); Ctrl-C and SIGTERM stop
-cleanly within a second (pending settings are saved first).
+Order: the Store first (created with the Gateway), then settings, the system service, one
+component per device driver, the Modbus frontend, the HTTP frontend. They start in that
+order on one ``AsyncExitStack`` and stop in reverse, so frontends close before the sources
+go and pending settings are saved last. Start-up fails fast with one line (port in use,
+unwritable state_dir); Ctrl-C and SIGTERM stop cleanly within a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import signal
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
+from gateway.components import Component, StartupError, start_all
 from gateway.config import Config
+from gateway.identity import load_or_create_identity
 from gateway.mfd.api import HttpServer
 from gateway.modbus.server import ModbusServer
 from gateway.settings import Settings
-from gateway.sim.victron import VictronSimulation
+from gateway.sources import DRIVERS, build_sources
 from gateway.store import Store
 from gateway.system import SystemService
+from gateway.writes import WriteGate
 from registers.model import CompiledMap
+
+__all__ = ["Gateway", "StartupError", "run_loop", "serve"]
 
 log = logging.getLogger(__name__)
 
 
-class StartupError(Exception):
-    """An expected start-up failure, reported as one line (no traceback)."""
+class SettingsComponent:
+    """The settings device; at stop, a pending save is written now."""
+
+    def __init__(self, store: Store, state_dir: Path | None) -> None:
+        self.state_dir = state_dir
+        self.settings = Settings(store, state_dir)
+
+    async def start(self) -> None:
+        try:
+            self.settings.start()
+        except OSError as e:
+            raise StartupError(f"state_dir {self.state_dir}: {_reason(e)}") from None
+
+    async def stop(self) -> None:
+        await self.settings.flush()
+
+
+class SystemComponent:
+    """The system service; its serial is the gateway's identity, made once and kept in state_dir."""
+
+    def __init__(self, store: Store, state_dir: Path | None) -> None:
+        self.state_dir = state_dir
+        self.system = SystemService(store)
+
+    async def start(self) -> None:
+        self.system.serial = load_or_create_identity(self.state_dir).serial
+        self.system.start()
+
+    async def stop(self) -> None:
+        self.system.stop()
+
+
+class Server(Protocol):
+    async def start(self, host: str, port: int) -> None: ...
+    async def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Server)
+T = TypeVar("T")
+
+
+class Frontend(Generic[S]):
+    """A server listening on HOST:PORT; created at start, so it sees the devices already there."""
+
+    def __init__(self, label: str, make: Callable[[], S], listen: tuple[str, int]) -> None:
+        self.label = label
+        self.make = make
+        self.listen = listen
+        self.server: S | None = None
+
+    async def start(self) -> None:
+        server = self.make()
+        host, port = self.listen
+        try:
+            await server.start(host, port)
+        except OSError as e:
+            await server.stop()
+            raise StartupError(f"cannot listen on {host}:{port} for {self.label}: {_reason(e)}") from None
+        self.server = server
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
 
 
 @dataclass
 class Gateway:
     cmap: CompiledMap
     config: Config
-    demo: bool = False
     store: Store = field(default_factory=Store)
-    modbus: ModbusServer | None = None
-    http: HttpServer | None = None
-    settings: Settings | None = None
-    system: SystemService | None = None
-    installation: VictronSimulation | None = None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    gate: WriteGate = field(init=False)  # the one write gate every frontend writes through
+    components: list[Component] = field(init=False)
+    _stack: contextlib.AsyncExitStack | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = WriteGate(self.store, self.cmap)
+        self.components = self.plan()
+
+    def plan(self) -> list[Component]:
+        """The components this config asks for, in start order."""
+        c, m = self.config, self.config.modbus
+        modbus = Frontend(
+            "Modbus-TCP",
+            lambda: ModbusServer(
+                self.cmap,
+                self.store,
+                writes=m.writes,
+                allow=m.allow,
+                max_connections=m.max_connections,
+                idle_timeout_s=m.idle_timeout_s,
+                invalid_zero=m.invalid == "zero",
+                gate=self.gate,
+            ),
+            m.listen,
+        )
+        parts: list[Component] = [
+            SettingsComponent(self.store, c.state_dir),
+            SystemComponent(self.store, c.state_dir),
+            *build_sources(self.store, c.devices, DRIVERS),
+            modbus,
+        ]
+        if c.http is not None:
+            parts.append(Frontend("HTTP", lambda: HttpServer(self.store, self.cmap), c.http.listen))
+        return parts
+
+    @property
+    def modbus(self) -> ModbusServer | None:
+        return self._server(ModbusServer)
+
+    @property
+    def http(self) -> HttpServer | None:
+        return self._server(HttpServer)
+
+    def _server(self, kind: type[T]) -> T | None:
+        for c in self.components:
+            if isinstance(c, Frontend) and isinstance(c.server, kind):
+                return c.server
+        return None
 
     async def start(self) -> None:
-        self.settings = Settings(self.store, self.config.state_dir)
-        try:
-            self.settings.start()
-        except OSError as e:
-            raise StartupError(f"state_dir {self.config.state_dir}: {_reason(e)}") from None
-        self.system = SystemService(self.store, serial=_serial())
-        self.system.start()
-        if self.demo or self.config.devices:
-            layout = None if self.demo else [(d.kind or d.driver, d.instance, d.name) for d in self.config.devices]
-            self.installation = VictronSimulation(self.store, layout=layout)
-            self.installation.start()
-            self._tasks.append(asyncio.create_task(self.installation.run()))
-        m = self.config.modbus
-        self.modbus = ModbusServer(
-            self.cmap,
-            self.store,
-            writes=m.writes,
-            allow=m.allow,
-            max_connections=m.max_connections,
-            idle_timeout_s=m.idle_timeout_s,
-            invalid_zero=m.invalid == "zero",
-        )
-        host, port = m.listen
-        try:
-            await self.modbus.start(host, port)
-        except OSError as e:
-            raise StartupError(f"cannot listen on {host}:{port} for Modbus-TCP: {_reason(e)}") from None
-        if self.config.http is not None:
-            self.http = HttpServer(self.store, self.cmap)
-            host, port = self.config.http.listen
-            try:
-                await self.http.start(host, port)
-            except OSError as e:
-                raise StartupError(f"cannot listen on {host}:{port} for HTTP: {_reason(e)}") from None
+        """Start every component; on a failure the started ones are stopped and it raises."""
+        self._stack = await start_all(self.components)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self.modbus is not None:
-            await self.modbus.stop()
-        if self.http is not None:
-            await self.http.stop()
-        if self.settings is not None:
-            await self.settings.flush()
+        """Stop what started, in reverse order (idempotent)."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
 
 
 def _reason(e: OSError) -> str:
     """'address already in use', not asyncio's 'error while attempting to bind on ...'."""
     return (os.strerror(e.errno) if e.errno else str(e)).lower()
-
-
-def _serial() -> str:
-    """A stable per-host serial, like a GX's MAC-derived one (12 hex digits max)."""
-    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:12]
 
 
 async def serve(gateway: Gateway, on_ready: Callable[[Gateway], None]) -> None:
@@ -112,15 +179,13 @@ async def serve(gateway: Gateway, on_ready: Callable[[Gateway], None]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        await gateway.start()
         try:
-            await gateway.start()
-        except BaseException:
-            await gateway.stop()
-            raise
-        on_ready(gateway)
-        await stop.wait()
-        log.info("stopping")
-        await asyncio.wait_for(gateway.stop(), timeout=1.0)
+            on_ready(gateway)
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            await asyncio.wait_for(gateway.stop(), timeout=1.0)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -1,18 +1,31 @@
-"""Command line: ``gx-gateway check | registers | demo | run``."""
+"""Command line: ``gx-gateway check | registers | run | demo | config-docs``.
+
+``demo`` is ``run`` with the packaged demo.toml (flags override its keys) and a friendlier
+ready-banner; everything between loading the config and that banner is the same code.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gateway.app import Gateway, StartupError, run_loop, serve
-from gateway.config import Config, ConfigError, HttpConfig, ModbusConfig, load_config, parse_listen, render_config_docs
+from gateway.config import (
+    Config,
+    ConfigError,
+    HttpConfig,
+    load_config,
+    load_demo_config,
+    parse_listen,
+    render_config_docs,
+)
 from gateway.derived import gateway_version
 from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS
@@ -94,20 +107,22 @@ def _run_ready(gateway: Gateway) -> None:
     log.info("Modbus-TCP listening on %s:%d", host, port)
 
 
-def _serve(cmap: CompiledMap, config: Config, demo: bool) -> int:
-    gateway = Gateway(cmap, config, demo=demo)
+def _serve(cmap: CompiledMap, config: Config, on_ready: Callable[[Gateway], None]) -> int:
+    """The one start-up path of `run` and `demo`."""
+    gateway = Gateway(cmap, config)
     try:
-        run_loop(lambda: serve(gateway, _demo_ready if demo else _run_ready))
+        run_loop(lambda: serve(gateway, on_ready))
     except StartupError as e:
         print(f"gx-gateway: {e}", file=sys.stderr)
         return 1
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _load_config(load: Callable[[], Config], mappings: str | None) -> tuple[Config, CompiledMap] | int:
+    """The config and the compiled map, or the exit code after saying why not."""
     try:
-        config = load_config(Path(args.config))
-        cmap = _load(args.mappings)
+        config = load()
+        cmap = _load(mappings)
     except ConfigError as e:
         print(f"gx-gateway: {e}", file=sys.stderr)
         return 2
@@ -116,25 +131,40 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(p, file=sys.stderr)
         print("gx-gateway: the mappings do not compile; not starting", file=sys.stderr)
         return 1
-    return _serve(cmap, config, demo=False)
+    return config, cmap
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    loaded = _load_config(lambda: load_config(Path(args.config)), args.mappings)
+    if isinstance(loaded, int):
+        return loaded
+    return _serve(loaded[1], loaded[0], _run_ready)
+
+
+def demo_config(args: argparse.Namespace, state_dir: Path) -> Config:
+    """demo.toml with the flags given on the command line applied over its keys."""
+    config = dataclasses.replace(load_demo_config(), state_dir=state_dir)
+    if args.modbus is not None:
+        modbus = dataclasses.replace(config.modbus, listen=parse_listen("--modbus", args.modbus))
+        config = dataclasses.replace(config, modbus=modbus)
+    if args.http == "off":
+        config = dataclasses.replace(config, http=None)
+    elif args.http is not None:
+        config = dataclasses.replace(config, http=HttpConfig(listen=parse_listen("--http", args.http)))
+    return config
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    try:
-        modbus = ModbusConfig(listen=parse_listen("--modbus", args.modbus))
-        http = HttpConfig(listen=parse_listen("--http", args.http)) if args.http != "off" else None
-    except ConfigError as e:
-        print(f"gx-gateway: {e}", file=sys.stderr)
-        return 2
-    cmap = _load(None)
     with contextlib.ExitStack() as stack:
         state_dir = (
             Path(args.state_dir)
             if args.state_dir
             else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gx-gateway-demo-")))
         )
-        config = Config(state_dir=state_dir, modbus=modbus, http=http)
-        return _serve(cmap, config, demo=True)
+        loaded = _load_config(lambda: demo_config(args, state_dir), args.mappings)
+        if isinstance(loaded, int):
+            return loaded
+        return _serve(loaded[1], loaded[0], _demo_ready)
 
 
 def cmd_config_docs(args: argparse.Namespace) -> int:
@@ -157,12 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", required=True)
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("demo", help="run a complete simulated installation on loopback, no hardware or config")
-    p.add_argument("--modbus", metavar="HOST:PORT", default="127.0.0.1:5020", help="default: 127.0.0.1:5020")
-    p.add_argument(
-        "--http", metavar="HOST:PORT", default="127.0.0.1:8088", help="JSON API; default: 127.0.0.1:8088, off = none"
+    p = sub.add_parser(
+        "demo", help="run a complete simulated installation on loopback (`run` with the packaged demo.toml)"
     )
+    p.add_argument("--modbus", metavar="HOST:PORT", help="Modbus-TCP address (default: demo.toml's [modbus] listen)")
+    p.add_argument("--http", metavar="HOST:PORT", help="JSON API address or off (default: demo.toml's [http] listen)")
     p.add_argument("--state-dir", metavar="DIR", help="keep settings here (default: a temporary folder)")
+    p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("config-docs", help="print the configuration reference (docs/config.md)")
     p.set_defaults(func=cmd_config_docs)

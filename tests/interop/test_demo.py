@@ -3,10 +3,15 @@
 This is the issue's "Done when": plausible, changing values at unit 100 (840 battery
 voltage, 843 SOC, 817 consumption) and at the vebus and battery unit ids; a write to vebus
 /Mode takes effect; Ctrl-C/SIGTERM stop within a second; a port in use is one line.
+
+Invalid values read as 0 by default (as on a GX), so a register reading 0 proves nothing by
+itself: values are checked against the JSON API's value read at the same moment (between two
+equal register reads), which also says whether the value is valid.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +69,32 @@ class Demo:
             f"no Modbus address in the banner:\n{self.banner}\n{self.proc.stderr.read() if self.proc.stderr else ''}"
         )
         self.port = int(m.group(1))
+        h = re.search(r"http://127\.0\.0\.1:(\d+)/api/v1/devices", self.banner)
+        self.http_port = int(h.group(1)) if h else None
+
+    def api(self, service: str, instance: int, path: str) -> float | None:
+        """The value the Store holds (None = invalid), from the JSON API."""
+        url = f"http://127.0.0.1:{self.http_port}/api/v1/devices/{service}/{instance}{path}"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            value = json.load(r)["value"]
+        assert value is None or isinstance(value, (int, float)), value
+        return value
+
+    def same_moment(self, unit: int, register: int, service: str, instance: int, path: str) -> tuple[int, float | None]:
+        """A register and the Store's value for it, taken between two equal reads of the register."""
+        for _ in range(20):
+            before = self.read(unit, register)[0]
+            value = self.api(service, instance, path)
+            if self.read(unit, register)[0] == before:
+                return before, value
+        pytest.fail(f"unit {unit} register {register} never held still")
+
+    def valid(self, unit: int, register: int, scale: float, service: str, instance: int, path: str) -> float:
+        """The value of a valid path, checked to be what the register carries (scaled, rounded)."""
+        raw, value = self.same_moment(unit, register, service, instance, path)
+        assert value is not None, f"{service} {instance} {path} is invalid (the register reads {raw})"
+        assert abs(raw - value * scale) <= 0.5 + 1e-6, (service, instance, path, raw, value)
+        return value
 
     def mbpoll(self, *args: str) -> str:
         return mbpoll(self.port, *args)
@@ -98,13 +130,14 @@ def test_banner_tells_where_to_connect(demo: Demo) -> None:
 
 
 def test_system_values_are_plausible_and_change(demo: Demo) -> None:
-    volts, amps, watts, soc = demo.read(100, 840, 4)
+    volts, amps, watts, _ = demo.read(100, 840, 4)
     assert 440 <= volts <= 590, volts  # a 48 V bank: 44.0..59.0 V (x10)
-    assert 0 <= soc <= 100
     # battery power = V * I within rounding of the scaled registers (V x10, A x10)
     assert abs(watts - (volts / 10) * (amps / 10)) <= abs(volts / 10) * 0.1 + 2, (volts, amps, watts)
-    consumption = demo.read(100, 817)[0]
-    assert 0 <= consumption < 65535
+    soc = demo.valid(100, 843, 1, "system", 0, "/Dc/Battery/Soc")
+    assert 20 <= soc <= 100, soc  # starts at 55 %, held above the 20 % minimum
+    consumption = demo.valid(100, 817, 1, "system", 0, "/Ac/Consumption/L1/Power")
+    assert consumption >= 100, consumption  # the demo's base load alone is 180 W
     readings = {tuple(demo.read(100, 840, 4) + demo.read(100, 817))}
     deadline = time.monotonic() + 8
     while len(readings) < 2 and time.monotonic() < deadline:
@@ -114,14 +147,16 @@ def test_system_values_are_plausible_and_change(demo: Demo) -> None:
 
 
 def test_vebus_and_battery_units(demo: Demo) -> None:
-    ac_out_v = demo.read(227, 15)[0]  # vebus /Ac/Out/L1/V x10 at unit 227 (instance 276)
-    assert 2000 <= ac_out_v <= 2500 or ac_out_v == 0
-    assert demo.read(227, 33)[0] in (1, 2, 3, 4)  # /Mode
-    bat_v = demo.read(225, 259)[0]  # battery monitor /Dc/0/Voltage x100 (instance 512)
+    assert 220 <= demo.valid(227, 15, 10, "vebus", 276, "/Ac/Out/L1/V") <= 240  # unit 227 = instance 276, on
+    assert demo.valid(227, 33, 1, "vebus", 276, "/Mode") == 3  # the demo starts switched on
+    bat_v = demo.valid(225, 259, 100, "battery", 512, "/Dc/0/Voltage")  # the battery monitor, instance 512
     sys_v = demo.read(100, 840)[0]
-    assert abs(bat_v / 100 - sys_v / 10) < 0.2, (bat_v, sys_v)
-    for unit, register in ((224, 776), (226, 776), (20, 3004), (24, 3304)):
-        demo.read(unit, register)  # MPPTs, tank, temperature answer (no exception)
+    assert abs(bat_v - sys_v / 10) < 0.2, (bat_v, sys_v)
+    assert demo.valid(224, 776, 100, "solarcharger", 278, "/Pv/V") >= 50  # MPPT roof in the morning sun
+    assert demo.valid(226, 776, 100, "solarcharger", 279, "/Pv/V") >= 50  # MPPT bimini
+    assert 0 < demo.valid(20, 3004, 10, "tank", 20, "/Level") <= 100
+    assert demo.valid(21, 3003, 1, "tank", 21, "/FluidType") == 0  # fuel
+    assert 0 < demo.valid(24, 3304, 100, "temperature", 24, "/Temperature") < 50
 
 
 def test_write_vebus_mode_takes_effect(demo: Demo) -> None:
@@ -130,10 +165,16 @@ def test_write_vebus_mode_takes_effect(demo: Demo) -> None:
     deadline = time.monotonic() + 5
     while demo.read(227, 31)[0] != 0 and time.monotonic() < deadline:  # /State 0 = Off
         time.sleep(0.3)
-    assert demo.read(227, 31)[0] == 0
-    assert demo.read(227, 23)[0] in (0, 65535)  # AC out power 0 W while off
+    assert demo.valid(227, 31, 1, "vebus", 276, "/State") == 0
+    assert demo.valid(227, 23, 0.1, "vebus", 276, "/Ac/Out/L1/P") == 0  # a real 0 W while off
+    # No AC out, no frequency: invalid, which reads as 0 (as on a GX), not 0x7FFF.
+    assert demo.same_moment(227, 21, "vebus", 276, "/Ac/Out/L1/F") == (0, None)
     demo.mbpoll("-a", "227", "-r", "33", "-t", "4", "127.0.0.1", "3")
-    assert demo.read(227, 33)[0] == 3
+    assert demo.valid(227, 33, 1, "vebus", 276, "/Mode") == 3
+    deadline = time.monotonic() + 5
+    while demo.read(227, 31)[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert 45 <= demo.valid(227, 21, 100, "vebus", 276, "/Ac/Out/L1/F") <= 65  # on again: a frequency
 
 
 def test_settings_write_persists(tmp_path: Path) -> None:
@@ -205,9 +246,9 @@ def test_run_with_a_config_of_simulated_devices(tmp_path: Path) -> None:
     cfg = tmp_path / "gw.toml"
     cfg.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
-        f'[modbus]\nlisten = "127.0.0.1:{port}"\ninvalid = "zero"\n'
-        '[[device]]\ndriver = "simulated"\nkind = "battery"\ninstance = 512\n'
-        '[[device]]\ndriver = "simulated"\nkind = "tank"\ninstance = 20\nname = "Water"\n',
+        f'[modbus]\nlisten = "127.0.0.1:{port}"\n'
+        '[[device]]\ndriver = "simulated"\nservice = "battery"\ninstance = 512\n'
+        '[[device]]\ndriver = "simulated"\nservice = "tank"\ninstance = 20\nname = "Water"\n',
         encoding="utf-8",
     )
     proc = subprocess.Popen(
@@ -241,3 +282,36 @@ def test_unwritable_state_dir_is_one_line(tmp_path: Path) -> None:
     out = subprocess.run([*GX, "run", "--config", str(cfg)], capture_output=True, text=True, timeout=20)
     assert out.returncode == 1
     assert out.stderr.strip() == f"gx-gateway: state_dir {blocker / 'state'}: not a directory"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[[device]]\ndriver = "sunspec"\ninstance = 20\n',
+            "gx-gateway: device[0].driver: unknown driver 'sunspec' (known: simulated)",
+        ),
+        (
+            '[[device]]\ndriver = "simulated"\nservice = "tank"\ninstance = 20\nhost = "10.0.0.5"\n',
+            "gx-gateway: device[0].host: not a key of driver 'simulated' (its keys: driver, instance, name, service)",
+        ),
+    ],
+)
+def test_run_rejects_a_bad_device_in_one_line(tmp_path: Path, toml: str, message: str) -> None:
+    cfg = tmp_path / "gw.toml"
+    cfg.write_text(toml, encoding="utf-8")
+    out = subprocess.run([*GX, "run", "--config", str(cfg)], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 2
+    assert out.stderr == message + "\n"
+
+
+def test_demo_flags_override_demo_toml() -> None:
+    """--http off drops demo.toml's [http]; --modbus replaces its listen (here: an ephemeral port)."""
+    need_tool("mbpoll")
+    d = Demo("--http", "off")
+    try:
+        assert d.port != 5020 and "/api/v1/devices" not in d.banner
+        assert "unit 227  vebus 276 (MultiPlus-II)" in d.banner  # the devices still come from demo.toml
+    finally:
+        rc, _, stderr = d.stop()
+    assert rc == 0, stderr

@@ -39,6 +39,7 @@ def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for csv_file in MAPPINGS.rglob("*.csv"):
         assert f"registers/mappings/{csv_file.relative_to(MAPPINGS)}" in names, csv_file
+    assert "gateway/demo.toml" in names  # `gx-gateway demo` reads it at run time
     for pkg in ("gateway", "registers"):
         for init in (ROOT / pkg).rglob("*.py"):
             assert str(init.relative_to(ROOT)) in names, f"{init} missing from the wheel (pyproject packages list)"
@@ -52,7 +53,8 @@ def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:
     probe = (
         "import registers, sys; m = registers.load_default(); "
         "assert 'site' in registers.default_mappings_dir().parts, registers.default_mappings_dir(); "
-        "print(len(m.modbus.tables), m.modbus.register_count)"
+        "import gateway.config as c; assert 'site' in c.__file__, c.__file__; d = c.load_demo_config(); "
+        "print(len(m.modbus.tables), m.modbus.register_count, len(d.devices))"
     )
     out = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {probe}"],
@@ -61,4 +63,4 @@ def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:
         text=True,
         cwd=tmp_path,
     ).stdout
-    assert out.split() == ["33", "1003"]
+    assert out.split() == ["33", "1003", "9"]  # the map compiles and demo.toml loads from the install

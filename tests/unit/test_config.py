@@ -1,12 +1,29 @@
-"""Configuration: every key validated, unknown keys and bad values named in one line."""
+"""Configuration: every key validated, unknown keys and bad values named in one line.
+
+[[device]] tables are checked against their driver's declared keys (gateway/sources); the
+demo is a config file too (gateway/demo.toml), and the docs' demo column is read from it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from gateway.config import Config, ConfigError, load_config, parse_config, render_config_docs
+from gateway.cli import build_parser, demo_config
+from gateway.config import (
+    Config,
+    ConfigError,
+    demo_toml,
+    load_config,
+    load_demo_config,
+    parse_config,
+    render_config_docs,
+)
+from gateway.sim.victron import DEFAULT_LAYOUT
+from gateway.sources import COMMON_KEYS, DRIVERS
 from tests.helpers import ROOT
 
 
@@ -14,7 +31,7 @@ def test_defaults() -> None:
     cfg = parse_config({})
     assert cfg == Config()
     assert cfg.modbus.listen == ("0.0.0.0", 502)
-    assert cfg.modbus.invalid == "sentinel" and cfg.http is None
+    assert cfg.modbus.invalid == "zero" and cfg.http is None  # invalid values read as a GX reads them
 
 
 def test_full_example(tmp_path: Path) -> None:
@@ -28,16 +45,16 @@ writes = false
 allow = ["192.168.1.0/24", "::1/128"]
 max_connections = 8
 idle_timeout_s = 30
-invalid = "zero"
+invalid = "sentinel"
 [http]
 listen = "[::1]:8080"
 [[device]]
 driver = "simulated"
-kind = "battery"
+service = "battery"
 instance = 512
 [[device]]
 driver = "simulated"
-kind = "vebus"
+service = "vebus"
 instance = 276
 name = "Quattro"
 """,
@@ -47,9 +64,20 @@ name = "Quattro"
     assert cfg.state_dir == Path("/tmp/gx")
     assert cfg.modbus.listen == ("127.0.0.1", 1502) and cfg.modbus.writes is False
     assert cfg.modbus.allow == ("192.168.1.0/24", "::1/128")
-    assert cfg.modbus.idle_timeout_s == 30.0 and cfg.modbus.invalid == "zero"
+    assert cfg.modbus.idle_timeout_s == 30.0 and cfg.modbus.invalid == "sentinel"
     assert cfg.http is not None and cfg.http.listen == ("::1", 8080)
-    assert [(d.kind, d.instance, d.name) for d in cfg.devices] == [("battery", 512, None), ("vebus", 276, "Quattro")]
+    assert [(d.driver, d.option("service"), d.instance, d.name) for d in cfg.devices] == [
+        ("simulated", "battery", 512, None),
+        ("simulated", "vebus", 276, "Quattro"),
+    ]
+
+
+SIM_TANK = {"driver": "simulated", "service": "tank", "instance": 20}
+
+
+def test_same_instance_in_another_service_is_fine() -> None:
+    cfg = parse_config({"device": [SIM_TANK, {**SIM_TANK, "service": "temperature"}]})
+    assert [(d.option("service"), d.instance) for d in cfg.devices] == [("tank", 20), ("temperature", 20)]
 
 
 @pytest.mark.parametrize(
@@ -64,23 +92,45 @@ name = "Quattro"
         ({"modbus": {"allow": "10.0.0.0/8"}}, "modbus.allow: expected a list"),
         ({"modbus": {"max_connections": 0}}, "modbus.max_connections: expected an integer 1..10000"),
         ({"modbus": {"idle_timeout_s": -1}}, "modbus.idle_timeout_s: expected a number > 0"),
-        ({"modbus": {"invalid": "nan"}}, "modbus.invalid: expected one of sentinel, zero"),
+        ({"modbus": {"invalid": "nan"}}, "modbus.invalid: expected one of zero, sentinel"),
         ({"modbus": 5}, "modbus: expected a table"),
-        ({"device": [{"driver": "simulated", "instance": 1}]}, "device[0].kind: missing"),
-        ({"device": [{"driver": "simulated", "kind": "battery"}]}, "device[0].instance: missing"),
-        ({"device": [{"driver": "sunspec", "instance": 20}]}, "device[0].driver: 'sunspec' is not available"),
-        ({"device": [{"driver": "modbus", "instance": 20}]}, "device[0].driver: expected one of"),
+        ({"device": {"driver": "simulated"}}, "device: use [[device]] tables"),
+        ({"device": [5]}, "device[0]: expected a table"),
+        ({"device": [{"instance": 1}]}, "device[0].driver: missing (known: simulated)"),
         (
-            {"device": [{"driver": "simulated", "kind": "battery", "instance": 5, "host": "x"}]},
-            "device[0].host: unknown key",
+            {"device": [{"driver": "sunspec", "instance": 20}]},
+            "device[0].driver: unknown driver 'sunspec' (known: simulated)",
+        ),
+        ({"device": [{"driver": 7, "instance": 20}]}, "device[0].driver: unknown driver 7 (known: simulated)"),
+        ({"device": [{"driver": "simulated", "instance": 1}]}, "device[0].service: missing (the service type: vebus,"),
+        ({"device": [{"driver": "simulated", "service": "battery"}]}, "device[0].instance: missing"),
+        (
+            {"device": [{"driver": "simulated", "service": "boat", "instance": 1}]},
+            "device[0].service: expected one of vebus,",
         ),
         (
-            {"device": [{"driver": "simulated", "kind": "battery", "instance": i} for i in (1, 2)]},
-            "device[1].kind: the simulator models one battery (device[0] is one)",
+            {"device": [{"driver": "simulated", "service": "tank", "instance": -1}]},
+            "device[0].instance: expected an integer 0..65535",
         ),
         (
-            {"device": [{"driver": "simulated", "kind": "tank", "instance": 20}] * 2},
-            "device[1].instance: 20 is already used by device[0]",
+            {"device": [{"driver": "simulated", "service": "tank", "instance": 1, "name": 5}]},
+            "device[0].name: expected a string",
+        ),
+        (  # a common key of real drivers is still not a key of this one
+            {"device": [SIM_TANK, SIM_TANK | {"instance": 21}, {**SIM_TANK, "instance": 22, "host": "10.0.0.9"}]},
+            "device[2].host: not a key of driver 'simulated' (its keys: driver, instance, name, service)",
+        ),
+        (  # the old name of `service`
+            {"device": [{"driver": "simulated", "kind": "battery", "instance": 5}]},
+            "device[0].kind: not a key of driver 'simulated'",
+        ),
+        (
+            {"device": [{"driver": "simulated", "service": "battery", "instance": i} for i in (1, 2)]},
+            "device[1].service: the simulator models one battery (device[0] is one)",
+        ),
+        (
+            {"device": [SIM_TANK, {**SIM_TANK, "name": "again"}]},
+            "device[1].instance: 20 is already used by device[0] of the same service (tank)",
         ),
     ],
 )
@@ -105,3 +155,67 @@ def test_config_docs_are_current() -> None:
     assert committed == render_config_docs(), "docs/config.md is stale: run `make docs` and commit"
     for key in ("listen", "writes", "allow", "max_connections", "idle_timeout_s", "invalid", "state_dir"):
         assert f"`{key}`" in committed
+
+
+def test_every_driver_key_is_documented_and_common_keys_are_shared() -> None:
+    docs = render_config_docs()
+    for spec in DRIVERS.values():
+        assert f'### driver = "{spec.name}"' in docs
+        for key in spec.all_keys:
+            assert f"| `{key.name}` |" in docs, (spec.name, key.name)
+            if key.name in COMMON_KEYS:  # a common key is the one object, not a look-alike
+                assert key is COMMON_KEYS[key.name], (spec.name, key.name)
+
+
+def test_demo_toml_loads_and_lays_out_the_demo_installation() -> None:
+    cfg = load_demo_config()
+    assert cfg.modbus.listen == ("127.0.0.1", 5020) and cfg.modbus.writes is True
+    assert cfg.modbus.invalid == "zero"
+    assert cfg.http is not None and cfg.http.listen == ("127.0.0.1", 8088)
+    assert {d.driver for d in cfg.devices} == {"simulated"}
+    assert tuple((d.option("service"), d.instance, d.name) for d in cfg.devices) == DEFAULT_LAYOUT
+
+
+def _doc_tables(markdown: str) -> dict[str, dict[str, list[str]]]:
+    """{section title: {key: [cells after the key]}} of the docs' tables."""
+    tables: dict[str, dict[str, list[str]]] = {}
+    title = ""
+    for line in markdown.splitlines():
+        if line.startswith("## "):
+            title = line[3:]
+        elif line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            tables.setdefault(title, {})[cells[0].strip("`")] = cells[1:]
+    return tables
+
+
+def _toml_literal(v: object) -> str:
+    return f'"{v}"' if isinstance(v, str) else str(v).lower()
+
+
+def test_docs_demo_column_is_demo_toml() -> None:
+    """Read independently of the renderer: the column shows demo.toml's value where it sets one."""
+    committed = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    demo = tomllib.loads(demo_toml())
+    tables = _doc_tables(committed)
+    for section in ("modbus", "http"):
+        rows = tables[f"[{section}]"]
+        for key, (_, demo_cell, _) in rows.items():
+            want = _toml_literal(demo[section][key]) if key in demo[section] else "same"
+            assert demo_cell == want, (section, key)
+    assert set(demo) <= {"modbus", "http", "device"}  # state_dir is the demo command's (a temporary folder)
+    assert "temporary folder" in tables["top level"]["state_dir"][1]
+    assert f"```toml\n{demo_toml().rstrip()}\n```" in committed  # and the whole file, verbatim
+
+
+def test_demo_flags_override_demo_toml(tmp_path: Path) -> None:
+    parse = build_parser().parse_args
+    plain = demo_config(parse(["demo"]), tmp_path)
+    assert plain == dataclasses.replace(load_demo_config(), state_dir=tmp_path)
+    flagged = demo_config(parse(["demo", "--modbus", "0.0.0.0:1502", "--http", "off"]), tmp_path)
+    assert flagged.modbus == dataclasses.replace(plain.modbus, listen=("0.0.0.0", 1502))  # only listen changes
+    assert flagged.http is None and flagged.devices == plain.devices
+    other_http = demo_config(parse(["demo", "--http", "[::1]:9000"]), tmp_path)
+    assert other_http.http is not None and other_http.http.listen == ("::1", 9000)
+    with pytest.raises(ConfigError, match=r"^--modbus: expected HOST:PORT, got '5020'$"):
+        demo_config(parse(["demo", "--modbus", "5020"]), tmp_path)

@@ -1,0 +1,136 @@
+"""The device-driver registry: each driver's ``[[device]]`` keys, its doc, and its factory.
+
+A driver is declared once, as a ``DriverSpec``; from it the config is validated (only the keys
+that driver declares are accepted), docs/config.md is generated, and the gateway builds one
+running component for all the devices of that driver (devices of a driver share things: the
+simulated ones one plant, SunSpec ones a connection per host:port).
+
+Sources publish into the Store; they never import a frontend (gateway/modbus, gateway/mfd).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from gateway.components import Component
+from gateway.keys import ConfigError, Key, choice, host_name, integer, positive, text
+from gateway.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    """One checked ``[[device]]`` table: the driver's own keys in ``options``, defaults filled in."""
+
+    index: int  # position in the file, for messages: device[index]
+    driver: str
+    instance: int
+    name: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"device[{self.index}]"
+
+    def option(self, key: str) -> Any:
+        return self.options[key]
+
+
+Builder = Callable[[Store, Sequence[DeviceConfig]], Component]
+
+
+def _no_rules(devices: Sequence[DeviceConfig]) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class DriverSpec:
+    name: str
+    doc: str  # one line
+    keys: tuple[Key, ...]  # its own keys; every device also has driver, instance and name
+    service: Callable[[DeviceConfig], str]  # the service type a device appears as
+    build: Builder  # one component for all this driver's devices
+    rules: Callable[[Sequence[DeviceConfig]], None] = _no_rules  # checks across its devices (ConfigError)
+
+    @property
+    def all_keys(self) -> tuple[Key, ...]:
+        return (*BASE_KEYS, *self.keys)
+
+
+# Every [[device]] has these.
+BASE_KEYS: Final = (
+    Key("driver", None, text, "which driver talks to the device", required=True),
+    Key("instance", None, integer(0, 65535), "device instance = the unit id clients use (see unit_ids.csv)", True),
+    Key("name", None, text, "custom name shown to clients"),
+)
+
+# Keys that mean the same for every driver that takes them; a driver lists the ones it takes.
+COMMON_KEYS: Final[Mapping[str, Key]] = {
+    k.name: k
+    for k in (
+        Key("host", None, host_name, "address of the device", required=True),
+        Key("port", 502, integer(1, 65535), "TCP port of the device"),
+        Key("unit", 1, integer(0, 255), "Modbus unit id on the device (not the one clients use)"),
+        Key("role", "pvinverter", choice("pvinverter", "grid", "genset", "acload", "evcharger"), "what it measures"),
+        Key("position", "ac-in-1", choice("ac-in-1", "ac-out", "ac-in-2"), "where a PV inverter is connected"),
+        Key("poll_interval_s", 1.0, positive, "seconds between polls"),
+    )
+}
+
+
+def common(*names: str) -> tuple[Key, ...]:
+    """The common keys a driver takes, by name (KeyError for a name that is not common)."""
+    return tuple(COMMON_KEYS[n] for n in names)
+
+
+def parse_devices(raw: Any, drivers: Mapping[str, DriverSpec]) -> tuple[DeviceConfig, ...]:
+    """Check every ``[[device]]`` table against its driver's keys; the first problem in one line."""
+    if not isinstance(raw, list):
+        raise ConfigError("device: use [[device]] tables, one per device")
+    devices = tuple(_parse_device(i, table, drivers) for i, table in enumerate(raw))
+    seen: dict[tuple[str, int], DeviceConfig] = {}
+    for d in devices:
+        service = drivers[d.driver].service(d)
+        first = seen.setdefault((service, d.instance), d)
+        if first is not d:
+            raise ConfigError(
+                f"{d.where}.instance: {d.instance} is already used by {first.where} of the same service ({service})"
+            )
+    for spec in drivers.values():
+        spec.rules([d for d in devices if d.driver == spec.name])
+    return devices
+
+
+def _parse_device(index: int, table: Any, drivers: Mapping[str, DriverSpec]) -> DeviceConfig:
+    where = f"device[{index}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table, got {table!r}")
+    known = ", ".join(drivers)
+    if "driver" not in table:
+        raise ConfigError(f"{where}.driver: missing (known: {known})")
+    spec = drivers.get(table["driver"]) if isinstance(table["driver"], str) else None
+    if spec is None:
+        raise ConfigError(f"{where}.driver: unknown driver {table['driver']!r} (known: {known})")
+    keys = {k.name: k for k in spec.all_keys}
+    values: dict[str, Any] = {}
+    for name, value in table.items():
+        key = keys.get(name)
+        if key is None:
+            raise ConfigError(f"{where}.{name}: not a key of driver {spec.name!r} (its keys: {', '.join(keys)})")
+        values[name] = key.check(f"{where}.{name}", value)
+    for key in spec.all_keys:
+        if key.name not in values:
+            if key.required:
+                raise ConfigError(f"{where}.{key.name}: missing ({key.doc})")
+            values[key.name] = key.default
+    base = {k.name: values.pop(k.name) for k in BASE_KEYS}
+    return DeviceConfig(index=index, options=values, **base)
+
+
+def build_sources(store: Store, devices: Sequence[DeviceConfig], drivers: Mapping[str, DriverSpec]) -> list[Component]:
+    """One component per driver in use, in the order drivers first appear in the file."""
+    by_driver: dict[str, list[DeviceConfig]] = {}
+    for d in devices:
+        by_driver.setdefault(d.driver, []).append(d)
+    return [drivers[name].build(store, group) for name, group in by_driver.items()]
