@@ -25,26 +25,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import need_tool
+from tests.helpers import mbpoll_argv, need_tool, parse_mbpoll
 
 GX = [sys.executable, "-m", "gateway.cli"]
 
 
 def mbpoll(port: int, *args: str) -> str:
-    out = subprocess.run(
-        [need_tool("mbpoll"), "-0", "-1", "-p", str(port), *args], capture_output=True, text=True, timeout=10
-    )
+    out = subprocess.run(mbpoll_argv(port, *args), capture_output=True, text=True, timeout=10)
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
 
 
 def read(port: int, unit: int, register: int, count: int = 1) -> list[int]:
     """Input registers via mbpoll, signed where mbpoll shows a signed value."""
-    out = mbpoll(port, "-a", str(unit), "-r", str(register), "-c", str(count), "-t", "3", "127.0.0.1")
-    found = {
-        int(m.group(1)): int(m.group(3) or m.group(2))
-        for m in re.finditer(r"^\[(\d+)\]:\s+(-?\d+)(?: \((-?\d+)\))?", out, re.M)
-    }
+    found = parse_mbpoll(mbpoll(port, "-a", str(unit), "-r", str(register), "-c", str(count), "-t", "3", "127.0.0.1"))
     return [found[r] for r in range(register, register + count)]
 
 
