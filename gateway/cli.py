@@ -29,6 +29,7 @@ from gateway.config import (
 from gateway.derived import gateway_version
 from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS
+from registers.meters import meter_models
 
 log = logging.getLogger("gx-gateway")
 
@@ -48,8 +49,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     ms = (time.perf_counter() - t0) * 1000
     n = cmap.modbus.register_count
+    meters = meter_models(cmap)
+    samples = sum(len(m.samples) for m in meters.values())
     print(
-        f"ok: {len(cmap.modbus.tables)} services, {n} registers, {len(cmap.lookups)} lookups, compiled in {ms:.0f} ms"
+        f"ok: {len(cmap.modbus.tables)} services, {n} registers, {len(cmap.lookups)} lookups, "
+        f"{len(meters)} meter models ({samples} samples checked), compiled in {ms:.0f} ms"
     )
     return 0
 

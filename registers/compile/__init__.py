@@ -3,7 +3,7 @@
 Pure and deterministic: files in, CompiledMap or MappingError (with *all* problems) out.
 Shared machinery (CSV reading, the rule book) and one compiler per mapping kind:
 ``lookups.py`` (enums), ``modbus.py`` (the served register list, unit ids) and ``paths.py``
-(what each path means, shared by every kind).
+(what each path means, shared by every kind), ``devices.py`` (energy-meter models, cmap.devices).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from registers.compile.devices import compile_devices
 from registers.compile.lookups import compile_lookups
 from registers.compile.modbus import compile_modbus
 from registers.compile.rules import RULES, MappingError, Problem, Problems
@@ -30,12 +31,14 @@ def compile_mappings(root: Path | str, shown_root: str | None = None) -> Compile
 
     lookups = compile_lookups(root / "lookups", shown, problems)
     modbus, paths = compile_modbus(root, shown, lookups, problems)
+    devices = compile_devices(root / "devices", shown, paths, problems)
     if problems:
         raise MappingError(problems.sorted())
     return CompiledMap(
         paths=frozen_map({name: frozen_map(specs) for name, specs in paths.items()}),
         modbus=modbus,
         lookups=frozen_map(lookups),
+        devices=frozen_map(dict(devices)),
     )
 
 
