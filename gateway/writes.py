@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from gateway.store import NoDevice, Store, WriteRejected, WriteTimeout
 from registers.model import CompiledMap
-from registers.values import Scalar
+from registers.values import Scalar, as_number
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,16 @@ class WriteRefused(Exception):
 AuditHook = Callable[[Writer, str, int, Mapping[str, Scalar], "WriteRefused | None"], None]
 
 
+def _above_device_maximum(path: str, value: Scalar, bound_path: str, bound: Scalar) -> str | None:
+    """A range that depends on the device (/Ac/PowerLimit <= its /Ac/MaxPower); an unknown
+    bound is left to the owner, which knows what it can carry out."""
+    limit = as_number(bound)
+    number = as_number(value)
+    if limit is None or number is None or number <= limit:
+        return None
+    return f"{path}: {number:g} is above {bound_path} {limit:g} of this device"
+
+
 class WriteGate:
     def __init__(self, store: Store, cmap: CompiledMap) -> None:
         self.store = store
@@ -85,15 +95,20 @@ class WriteGate:
                 raise WriteRefused(Refusal.UNKNOWN_PATH, f"{service} has no path {path}")
             if not spec.writable:
                 raise WriteRefused(Refusal.READ_ONLY, f"{path} of {service} is read-only")
+        device = self.store.device(service, instance)
         clean: dict[str, Scalar] = {}
         for path, value in changes.items():
             spec = specs[path]
             why = spec.refuse(value)
+            if why is None and spec.maximum_path is not None and device is not None:
+                why = _above_device_maximum(spec.path, value, spec.maximum_path, device.get(spec.maximum_path))
             if why is not None:
                 raise WriteRefused(Refusal.BAD_VALUE, why)
             clean[path] = int(value) if spec.lookup is not None and isinstance(value, float) else value
-        if self.store.device(service, instance) is None:
+        if device is None:
             raise WriteRefused(Refusal.NO_DEVICE, f"no device {service} instance {instance}")
+        if device.get("/Connected") == 0:  # a driver's device that stopped answering
+            raise WriteRefused(Refusal.NO_DEVICE, f"{service} instance {instance} is disconnected")
         return clean
 
     async def write(

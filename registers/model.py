@@ -75,6 +75,9 @@ class PathSpec:
     # it could only be clamped, so they are refused.
     carry_min: float | None = None
     carry_max: float | None = None
+    # A maximum that depends on the device: at most its current value at this path of the same
+    # device (/Ac/PowerLimit <= /Ac/MaxPower); the write gate checks it against the Store.
+    maximum_path: str | None = None
 
     def refuse(self, value: Scalar) -> str | None:
         """Why ``value`` may not be written to this path, or None when it may."""
@@ -196,12 +199,42 @@ class ModbusMap:
 
 
 @dataclass(frozen=True, slots=True)
+class SunSpecField:
+    """One row of mappings/sunspec.csv, laid out: where the point sits in its model's block
+    (offsets from the model's ID register), its scale-factor point, and how it becomes a path:
+    ``value = raw * 10**sf * scale`` (divided by the phase count when ``split``)."""
+
+    path: str
+    point: str
+    offset: int
+    codec: Codec
+    sf_offset: int | None  # a scale-factor point in the same block, or None
+    sf_fixed: int  # the exponent when there is no scale-factor point (0 = none)
+    scale: float
+    split: bool
+    not_implemented: int | None  # SunSpec's "not implemented" raw value of the point's type
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class SunSpecModelMap:
+    """What the driver publishes from one SunSpec model: ``service`` is ``common`` (model 1),
+    ``pvinverter`` (1xx) or ``meter`` (2xx, published as the device's configured role)."""
+
+    model: int
+    service: str
+    length: int  # L of the model's fixed block
+    fields: tuple[SunSpecField, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledMap:
     paths: Mapping[str, Mapping[str, PathSpec]]  # service type -> path -> meaning
     modbus: ModbusMap
     lookups: Mapping[str, Lookup]
     n2k: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))  # filled by the N2K compiler
     devices: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))  # filled by device compilers
+    sunspec: Mapping[int, SunSpecModelMap] = field(default_factory=lambda: frozen_map({}))  # mappings/sunspec.csv
 
     def path(self, service: str, path: str) -> PathSpec | None:
         specs = self.paths.get(service)

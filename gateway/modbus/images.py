@@ -3,7 +3,8 @@
 A read is then a slice of bytes: the request path never encodes a value. Each device of a
 service type in the CompiledMap gets one bytearray covering that type's address range;
 values are encoded into it when they change (plus the derived registers that depend on
-them). Volatile derived registers (``unix_time()``) are refreshed by ``refresh_volatile``,
+them). A device whose ``/Connected`` is 0 (a driver lost it) has no image, so its unit id
+answers exception 0x0A, as a GX answers for a service that went away. Volatile derived registers (``unix_time()``) are refreshed by ``refresh_volatile``,
 which the server calls once a second.
 """
 
@@ -58,8 +59,10 @@ class RegisterImages:
         plan = self._plans.get(device.service)
         if plan is None:
             return  # a service type with no registers (nothing to serve over Modbus)
-        self.by_service[device.service][device.instance] = bytearray(plan.blank)
         self._devices[device.key] = device
+        if device.get("/Connected") == 0:
+            return  # a driver's device that does not answer: its unit id answers 0x0A
+        self.by_service[device.service][device.instance] = bytearray(plan.blank)
         self._encode(device, plan, [r for r in plan.table.registers if not r.reserved])
 
     def device_removed(self, device: Device) -> None:
@@ -71,6 +74,10 @@ class RegisterImages:
     def values_changed(self, device: Device, paths: Iterable[str]) -> None:
         plan = self._plans.get(device.service)
         if plan is None:
+            return
+        if "/Connected" in paths:  # a driver lost or found its device: 0x0A while it is away
+            self.device_removed(device)
+            self.device_added(device)
             return
         deps = plan.dependents
         todo: list[ModbusRegister] = []

@@ -9,9 +9,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from gateway.sources import simulated
-from gateway.sources.registry import COMMON_KEYS, DeviceConfig, DriverSpec, build_sources, common, parse_devices
+from gateway.sources import simulated, sunspec
+from gateway.sources.registry import (
+    COMMON_KEYS,
+    DeviceConfig,
+    DriverSpec,
+    SourceContext,
+    build_sources,
+    common,
+    parse_devices,
+)
 
-DRIVERS: Final[Mapping[str, DriverSpec]] = {spec.name: spec for spec in (simulated.SPEC,)}
+DRIVERS: Final[Mapping[str, DriverSpec]] = {spec.name: spec for spec in (simulated.SPEC, sunspec.SPEC)}
 
-__all__ = ["COMMON_KEYS", "DRIVERS", "DeviceConfig", "DriverSpec", "build_sources", "common", "parse_devices"]
+__all__ = [
+    "COMMON_KEYS",
+    "DRIVERS",
+    "DeviceConfig",
+    "DriverSpec",
+    "SourceContext",
+    "build_sources",
+    "common",
+    "parse_devices",
+]

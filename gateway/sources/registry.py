@@ -16,7 +16,9 @@ from typing import Any, Final
 
 from gateway.components import Component
 from gateway.keys import ConfigError, Key, choice, host_name, integer, positive, text
+from gateway.sources.endpoints import Endpoints
 from gateway.store import Store
+from registers.model import CompiledMap
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,15 @@ class DeviceConfig:
         return self.options[key]
 
 
-Builder = Callable[[Store, Sequence[DeviceConfig]], Component]
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What the gateway hands every driver's component besides its devices."""
+
+    cmap: CompiledMap
+    endpoints: Endpoints = field(default_factory=Endpoints)  # addresses of [[simulator]]s by name
+
+
+Builder = Callable[[Store, Sequence[DeviceConfig], SourceContext], Component]
 
 
 def _no_rules(devices: Sequence[DeviceConfig]) -> None:
@@ -128,9 +138,11 @@ def _parse_device(index: int, table: Any, drivers: Mapping[str, DriverSpec]) -> 
     return DeviceConfig(index=index, options=values, **base)
 
 
-def build_sources(store: Store, devices: Sequence[DeviceConfig], drivers: Mapping[str, DriverSpec]) -> list[Component]:
+def build_sources(
+    store: Store, devices: Sequence[DeviceConfig], drivers: Mapping[str, DriverSpec], context: SourceContext
+) -> list[Component]:
     """One component per driver in use, in the order drivers first appear in the file."""
     by_driver: dict[str, list[DeviceConfig]] = {}
     for d in devices:
         by_driver.setdefault(d.driver, []).append(d)
-    return [drivers[name].build(store, group) for name, group in by_driver.items()]
+    return [drivers[name].build(store, group, context) for name, group in by_driver.items()]

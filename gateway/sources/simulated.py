@@ -14,7 +14,7 @@ from typing import Final
 
 from gateway.keys import ConfigError, Key, choice
 from gateway.sim.victron import VictronSimulation
-from gateway.sources.registry import DeviceConfig, DriverSpec
+from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext
 from gateway.store import Store
 
 SERVICES: Final = ("vebus", "battery", "solarcharger", "tank", "temperature", "digitalinput")
@@ -24,7 +24,7 @@ ONE_EACH: Final = ("vebus", "battery")  # the plant has one inverter/charger and
 class SimulatedSource:
     """Adds the devices, steps the physics every second, removes the devices at stop."""
 
-    def __init__(self, store: Store, devices: Sequence[DeviceConfig]) -> None:
+    def __init__(self, store: Store, devices: Sequence[DeviceConfig], context: SourceContext | None = None) -> None:
         layout = [(service_of(d), d.instance, d.name) for d in devices]
         self.installation = VictronSimulation(store, layout=layout)
         self._task: asyncio.Task[None] | None = None

@@ -2,8 +2,9 @@
 
 Pure and deterministic: files in, CompiledMap or MappingError (with *all* problems) out.
 Shared machinery (CSV reading, the rule book) and one compiler per mapping kind:
-``lookups.py`` (enums), ``modbus.py`` (the served register list, unit ids) and ``paths.py``
-(what each path means, shared by every kind), ``devices.py`` (energy-meter models, cmap.devices).
+``lookups.py`` (enums), ``modbus.py`` (the served register list, unit ids), ``paths.py``
+(what each path means, shared by every kind), ``sunspec.py`` (SunSpec points -> paths) and
+``devices.py`` (energy-meter models, cmap.devices).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from registers.compile.devices import compile_devices
 from registers.compile.lookups import compile_lookups
 from registers.compile.modbus import compile_modbus
 from registers.compile.rules import RULES, MappingError, Problem, Problems
+from registers.compile.sunspec import compile_sunspec
 from registers.model import CompiledMap, frozen_map
 
 __all__ = ["RULES", "MappingError", "Problem", "compile_mappings", "default_mappings_dir", "load_default"]
@@ -31,6 +33,7 @@ def compile_mappings(root: Path | str, shown_root: str | None = None) -> Compile
 
     lookups = compile_lookups(root / "lookups", shown, problems)
     modbus, paths = compile_modbus(root, shown, lookups, problems)
+    sunspec = compile_sunspec(root / "sunspec.csv", shown(root / "sunspec.csv"), paths, problems)
     devices = compile_devices(root / "devices", shown, paths, problems)
     if problems:
         raise MappingError(problems.sorted())
@@ -38,6 +41,7 @@ def compile_mappings(root: Path | str, shown_root: str | None = None) -> Compile
         paths=frozen_map({name: frozen_map(specs) for name, specs in paths.items()}),
         modbus=modbus,
         lookups=frozen_map(lookups),
+        sunspec=frozen_map(sunspec),
         devices=frozen_map(dict(devices)),
     )
 

@@ -20,6 +20,7 @@ R11 = rule("R11", "a row names an existing lookup")
 R12 = rule("R12", "a path looks like /Dc/0/Voltage; reserved blocks and only they use RESERVED")
 R13 = rule("R13", "min/max are numbers, min <= max, only on numeric writable rows, within the type range")
 R14 = rule("R14", "a derive expression calls a known function with paths; derived rows are read-only")
+R24 = rule("R24", "a max naming a path (max=/Ac/MaxPower) names a numeric path of the same service")
 R18 = rule("R18", "rows declaring the same path of a service agree on its meaning (unit, enum, range, access, derive)")
 
 PATH_RE: Final = re.compile(r"^(/[A-Za-z0-9_]+)+$")
@@ -51,8 +52,11 @@ def parse_meaning(
         if lookup is None:
             problems.add(f, ln, R11, f"lookup {c['lookup']!r} has no file lookups/{c['lookup']}.csv")
     bounds: dict[str, float | None] = {"min": None, "max": None}
+    maximum_path = c["max"] if c["max"].startswith("/") else None
+    if maximum_path is not None and not path_ok(maximum_path):
+        problems.add(f, ln, R24, f"max {maximum_path!r} is not a path like /Ac/MaxPower")
     for key in bounds:
-        if c[key]:
+        if c[key] and not (key == "max" and maximum_path is not None):
             bounds[key] = number(c[key])
             if bounds[key] is None:
                 problems.add(f, ln, R13, f"{key} {c[key]!r} is not a number")
@@ -85,11 +89,12 @@ def parse_meaning(
         source=Source(f, ln),
         carry_min=carry[0],
         carry_max=carry[1],
+        maximum_path=maximum_path,
     )
 
 
 def _meaning(s: PathSpec) -> tuple[object, ...]:
-    return (s.text, s.unit, s.lookup, s.minimum, s.maximum, s.writable, s.derive)
+    return (s.text, s.unit, s.lookup, s.minimum, s.maximum, s.writable, s.derive, s.maximum_path)
 
 
 def merge_paths(declared: Iterable[PathSpec], problems: Problems) -> dict[str, PathSpec]:
@@ -112,6 +117,14 @@ def merge_paths(declared: Iterable[PathSpec], problems: Problems) -> dict[str, P
         low = _widest(first.carry_min, spec.carry_min, min)
         high = _widest(first.carry_max, spec.carry_max, max)
         merged[spec.path] = replace(first, carry_min=low, carry_max=high)
+    for spec in merged.values():
+        if spec.maximum_path is None:
+            continue
+        bound = merged.get(spec.maximum_path)
+        if bound is None or bound.text:
+            problems.add(
+                spec.source.file, spec.source.line, R24, f"max {spec.maximum_path} is not a numeric path of this service"
+            )
     return merged
 
 

@@ -1,0 +1,28 @@
+"""Where devices named by name are reachable: ``[[simulator]]`` servers started by this gateway.
+
+The simulators component starts before the sources and records each simulator's address
+(loopback, an ephemeral port) here; a ``[[device]]`` with ``simulator = "NAME"`` is pointed
+at it when its driver starts. One ``Endpoints`` per gateway, so gateways in one process
+(tests) never see each other's simulators.
+"""
+
+from __future__ import annotations
+
+from gateway.components import StartupError
+
+
+class Endpoints:
+    def __init__(self) -> None:
+        self._addresses: dict[str, tuple[str, int]] = {}
+
+    def register(self, name: str, address: tuple[str, int]) -> None:
+        self._addresses[name] = address
+
+    def forget(self, name: str) -> None:
+        self._addresses.pop(name, None)
+
+    def address(self, name: str) -> tuple[str, int]:
+        try:
+            return self._addresses[name]
+        except KeyError:
+            raise StartupError(f"simulator {name!r} is not running (no [[simulator]] of that name)") from None
