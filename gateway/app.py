@@ -25,7 +25,7 @@ from gateway.identity import load_or_create_identity
 from gateway.mfd.api import HttpServer
 from gateway.modbus.server import ModbusServer
 from gateway.settings import Settings
-from gateway.sources import DRIVERS, build_sources
+from gateway.sources import DRIVERS, SourceContext, build_sources
 from gateway.store import Store
 from gateway.system import SystemService
 from gateway.writes import WriteGate
@@ -135,7 +135,7 @@ class Gateway:
         parts: list[Component] = [
             SettingsComponent(self.store, c.state_dir),
             SystemComponent(self.store, c.state_dir),
-            *build_sources(self.store, c.devices, DRIVERS),
+            *build_sources(self.store, c.devices, DRIVERS, SourceContext(self.cmap)),
             modbus,
         ]
         if c.http is not None:

@@ -105,7 +105,9 @@ class SunSpecDevice:
         values: dict[str, Scalar] = {"/Ac/NumberOfPhases": (self.data.id % 10) if self.data else None}
         nameplate = device.first(120)
         if nameplate is not None:
-            values.update(self._decode(nameplate, await read_block(self.link, self.unit, nameplate.address, nameplate.size)))
+            values.update(
+                self._decode(nameplate, await read_block(self.link, self.unit, nameplate.address, nameplate.size))
+            )
         controls, drm = device.first(123), device.first(704)
         if self.brand == "solaredge":
             limiter: PowerLimiter = SolarEdge(self.link, self.unit, self.revert_s)
@@ -211,7 +213,12 @@ SPEC: Final = DriverSpec(
         HOST,
         *common("port", "unit", "role", "position", "poll_interval_s"),
         Key("meter", 1, integer(1, 8), "roles other than pvinverter: which meter of the model chain (1 = first)"),
-        Key("limit_revert_s", 120.0, positive, "power limit: the inverter reverts to 100 % this long after the last write"),
+        Key(
+            "limit_revert_s",
+            120.0,
+            positive,
+            "power limit: the inverter reverts to 100 % this long after the last write",
+        ),
         Key("simulator", None, text, "instead of host/port: the name of a [[simulator]] of this config"),
     ),
     service=service_of,

@@ -42,7 +42,14 @@ class Faults:
     status_code: int = 0  # Head.Status.Code of every answer (0 = fine)
     http_error: int | None = None  # answer every request with this HTTP status
     broken_json: bool = False  # answer with text that is not JSON
+    times: int | None = None  # the faults above apply to this many answers, then clear (None: until cleared)
     requests: int = 0
+
+    def spend(self) -> None:
+        if self.times is not None:
+            self.times -= 1
+            if self.times <= 0:
+                self.status_code, self.http_error, self.broken_json, self.times = 0, None, False, None
 
 
 def _value(value: float, unit: str) -> dict[str, Any]:
@@ -89,15 +96,18 @@ class FroniusSimulator:
             await self.start(self.host, self.port)
 
     # --- answers ---------------------------------------------------------------------------
-    def _answer(self, name: str, args: dict[str, str], data: Any) -> web.Response:
-        self.faults.requests += 1
-        if self.faults.http_error is not None:
-            return web.Response(status=self.faults.http_error, text="Internal Server Error")
-        if self.faults.broken_json:
+    def _answer(self, name: str, args: dict[str, str], data: Any, no_such_device: bool = False) -> web.Response:
+        faults = self.faults
+        faults.requests += 1
+        http_error, broken, code = faults.http_error, faults.broken_json, faults.status_code
+        faults.spend()
+        code = 12 if no_such_device else code
+        if http_error is not None:
+            return web.Response(status=http_error, text="Internal Server Error")
+        if broken:
             return web.Response(text='{"Body": {"Data": {"PAC": ', content_type="application/json")
-        if name in self.canned:
+        if name in self.canned and not code:
             return web.Response(text=self.canned[name], content_type="application/json")
-        code = self.faults.status_code
         status = {"Code": code, "Reason": _REASONS.get(code, "") if code else "", "UserMessage": ""}
         head = {"RequestArguments": args, "Status": status, "Timestamp": datetime.now(UTC).isoformat()}
         doc: dict[str, Any] = {"Body": {"Data": data if code == 0 else {}}, "Head": head}
@@ -133,11 +143,7 @@ class FroniusSimulator:
             "Scope": "Device",
         }
         if q.get("DeviceId") != str(self.device_id):
-            self.faults.status_code, saved = 12, self.faults.status_code
-            try:
-                return self._answer(collection, args, {})
-            finally:
-                self.faults.status_code = saved
+            return self._answer(collection, args, {}, no_such_device=True)
         data = self.common() if collection == "CommonInverterData" else self.three_phase()
         return self._answer(collection, args, data)
 

@@ -53,6 +53,7 @@ class ModbusDevice:
         self.fail_with: int | None = None  # answer every read with this exception code
         self.hang = False  # accept and read requests, never answer
         self.requests = 0
+        self.accepted: list[float] = []  # loop time of each connection accepted (tests measure reconnects)
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
         self.host = "127.0.0.1"
@@ -87,6 +88,7 @@ class ModbusDevice:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._clients.add(writer)
+        self.accepted.append(asyncio.get_running_loop().time())
         try:
             while True:
                 head = await reader.readexactly(HEADER.size)
