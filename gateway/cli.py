@@ -1,4 +1,4 @@
-"""Command line: ``gx-gateway check | registers | run | demo | config-docs``.
+"""Command line: ``gx-gateway check | registers | run | demo | scan | config-docs``.
 
 ``demo`` is ``run`` with the packaged demo.toml (flags override its keys) and a friendlier
 ready-banner; everything between loading the config and that banner is the same code.
@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gateway import scan_cli
 from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.config import (
     Config,
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", metavar="DIR", help="keep settings here (default: a temporary folder)")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_demo)
+    scan_cli.add_parser(sub)
     p = sub.add_parser("config-docs", help="print the configuration reference (docs/config.md)")
     p.set_defaults(func=cmd_config_docs)
     return parser
