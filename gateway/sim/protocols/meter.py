@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.sim.protocols.modbus_device import ModbusDevice, RegisterBank
+from gateway.store import Store
 from registers.meters import MeterModel
-from registers.values import Scalar
+from registers.values import Scalar, as_number
 
 
 class MeterSimulator(ModbusDevice):
@@ -50,3 +51,27 @@ class MeterSimulator(ModbusDevice):
         for (function, address), data in sample.words.items():
             self.banks[function].put(address, data)
         self.values.update(sample.expected)
+
+
+PHASES = ("L1", "L2", "L3")
+
+
+def site_grid_values(store: Store, loads_w: tuple[float, float, float], volts: float = 230.0) -> dict[str, Scalar]:
+    """What a grid meter of the simulated site reads, per phase: the inverter/charger's AC input
+    plus ``loads_w`` on the AC input, less the PV inverters on the AC input (import positive)."""
+    values: dict[str, Scalar] = {}
+    total = 0.0
+    for i, ph in enumerate(PHASES):
+        watts = loads_w[i]
+        for d in store.devices("vebus"):
+            watts += as_number(d.get(f"/Ac/ActiveIn/{ph}/P")) or 0.0
+        for d in store.devices("pvinverter"):
+            if as_number(d.get("/Position")) in (0.0, 2.0):
+                watts -= as_number(d.get(f"/Ac/{ph}/Power")) or 0.0
+        watts = round(watts, 1)
+        total += watts
+        values[f"/Ac/{ph}/Power"] = watts
+        values[f"/Ac/{ph}/Voltage"] = volts
+        values[f"/Ac/{ph}/Current"] = round(abs(watts) / volts, 3)
+    values["/Ac/Power"] = round(total, 1)
+    return values
