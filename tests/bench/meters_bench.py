@@ -2,7 +2,7 @@
 silent loopback addresses. The simulators run in a child process, so the CPU measured is the
 gateway side's alone (process_time of this process over the window).
 
-    .venv/bin/python tests/bench/sources_bench.py [--seconds 20]
+    .venv/bin/python tests/bench/meters_bench.py [--seconds 20]
 """
 
 from __future__ import annotations
