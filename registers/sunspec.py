@@ -85,7 +85,9 @@ def _layout_points(points: list[dict[str, Any]], start: int) -> tuple[dict[str, 
     for p in points:
         size = int(p.get("size", 1))
         kind = str(p["type"])
-        codec = parse_codec(f"string[{size}]") if kind == "string" else parse_codec(_TYPES.get(kind, f"reserved[{size}]"))
+        codec = (
+            parse_codec(f"string[{size}]") if kind == "string" else parse_codec(_TYPES.get(kind, f"reserved[{size}]"))
+        )
         if codec.width != size:
             codec = parse_codec(f"reserved[{size}]")
         sf = p.get("sf")
@@ -113,7 +115,9 @@ def layout(model_id: int) -> ModelLayout:
     for sub in group.get("groups", []):  # groups that occur once (model 704's) follow the points
         if "count" not in sub:
             more, end = _layout_points(sub["points"], end)
-            points.update({f"{sub['name']}.{n}": dataclasses.replace(p, name=f"{sub['name']}.{n}") for n, p in more.items()})
+            points.update(
+                {f"{sub['name']}.{n}": dataclasses.replace(p, name=f"{sub['name']}.{n}") for n, p in more.items()}
+            )
     return ModelLayout(model_id, str(group["name"]), end - HEADER, points)
 
 

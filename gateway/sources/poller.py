@@ -57,7 +57,9 @@ class DeviceDriver(Protocol):
 class DevicePoller:
     """Runs one device: a task that probes and polls, and the device's owner for writes."""
 
-    def __init__(self, store: Store, instance: int, driver: DeviceDriver, interval_s: float, state: DeviceState) -> None:
+    def __init__(
+        self, store: Store, instance: int, driver: DeviceDriver, interval_s: float, state: DeviceState
+    ) -> None:
         self.store = store
         self.instance = instance
         self.driver = driver
@@ -121,7 +123,9 @@ class DevicePoller:
     def _missed(self, error: str) -> None:
         if self.state.missed_poll(error):
             log.warning("%s: offline after %d missed polls: %s", self.state.name, self.state.missed, error)
-        if self.state.phase is Phase.OFFLINE and (self._probed or self.store.get(self.service, self.instance, "/Connected")):
+        if self.state.phase is Phase.OFFLINE and (
+            self._probed or self.store.get(self.service, self.instance, "/Connected")
+        ):
             self._probed = False
             self.driver.lost()
             values: dict[str, Scalar] = dict.fromkeys(self._published)

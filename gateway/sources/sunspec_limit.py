@@ -119,7 +119,9 @@ class Model123(PowerLimiter):
     async def read(self) -> float | None:
         if self.readable:
             try:
-                data = await self.link.read_locked(self.unit, self.model.address + self.first, self.model.size - self.first)
+                data = await self.link.read_locked(
+                    self.unit, self.model.address + self.first, self.model.size - self.first
+                )
                 self.block = data
             except ExceptionResponse:
                 if self.first == 0:  # SMA: some 123 registers cannot be read; try from WMaxLimPct on

@@ -123,7 +123,10 @@ def merge_paths(declared: Iterable[PathSpec], problems: Problems) -> dict[str, P
         bound = merged.get(spec.maximum_path)
         if bound is None or bound.text:
             problems.add(
-                spec.source.file, spec.source.line, R24, f"max {spec.maximum_path} is not a numeric path of this service"
+                spec.source.file,
+                spec.source.line,
+                R24,
+                f"max {spec.maximum_path} is not a numeric path of this service",
             )
     return merged
 

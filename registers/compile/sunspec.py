@@ -21,9 +21,13 @@ from registers.compile.rules import Problems, rule
 from registers.model import PathSpec, Source, SunSpecField, SunSpecModelMap
 from registers.sunspec import ModelLayout, UnknownModel, layout
 
-R19 = rule("R19", "sunspec.csv: models are SunSpec model ids that pysunspec2 defines: 1, 101-103, 111-113, 120, 201-204")
+R19 = rule(
+    "R19", "sunspec.csv: models are SunSpec model ids that pysunspec2 defines: 1, 101-103, 111-113, 120, 201-204"
+)
 R20 = rule("R20", "sunspec.csv: the point is a value of the model's fixed block (not ID, L, a scale factor or padding)")
-R21 = rule("R21", "sunspec.csv: the path is declared by the service the model feeds (1: all, 1xx: pvinverter, 2xx: grid)")
+R21 = rule(
+    "R21", "sunspec.csv: the path is declared by the service the model feeds (1: all, 1xx: pvinverter, 2xx: grid)"
+)
 R22 = rule("R22", "sunspec.csv: scale is a non-zero number; split is empty or phases (numeric points only)")
 R23 = rule("R23", "sunspec.csv: a path is fed by one point per model")
 
@@ -53,7 +57,9 @@ def _models(row: Row, problems: Problems) -> list[tuple[int, ModelLayout]]:
     return out
 
 
-def _field(row: Row, model: ModelLayout, paths: dict[str, dict[str, PathSpec]], problems: Problems) -> SunSpecField | None:
+def _field(
+    row: Row, model: ModelLayout, paths: dict[str, dict[str, PathSpec]], problems: Problems
+) -> SunSpecField | None:
     c, f, ln = row.cells, row.file, row.line
     point = model.points.get(c["point"])
     if point is None or c["point"] in ("ID", "L") or point.sunspec_type in ("sunssf", "pad") or "." in c["point"]:
