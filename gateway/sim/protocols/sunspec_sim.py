@@ -86,6 +86,7 @@ class SunSpecSim:
         self.t0 = self._last = clock()
         self.power_w = 0.0
         self.limit_written_at = -1e18
+        self.writes: list[tuple[int, int]] = []  # (address, count) of every accepted write
         self.image = img = SunSpecImage(p.base, p.models)
         self.server = SimModbusServer(self, max_clients=p.max_clients)
         for i, slot in enumerate(s for s in img.slots if s.id == 1):
@@ -270,6 +271,7 @@ class SunSpecSim:
                 return ILLEGAL_ADDRESS
         self.limit_pct()  # a revert that is due happens before the new write
         img.write(address, data)
+        self.writes.append((address, count))
         self.limit_written_at = self.clock()
         self.update(force=True)
         return None
