@@ -1,7 +1,8 @@
 """Assembles the gateway from its config as an ordered list of components, and runs it.
 
-Order: the Store first (created with the Gateway), then settings, the system service, one
-component per device driver, the Modbus frontend, the HTTP frontend. They start in that
+Order: the Store first (created with the Gateway), then settings, the system service, the
+``[[simulator]]``s (so devices pointed at them find them), one component per device driver,
+the Modbus frontend, the HTTP frontend. They start in that
 order on one ``AsyncExitStack`` and stop in reverse, so frontends close before the sources
 go and pending settings are saved last. Start-up fails fast with one line (port in use,
 unwritable state_dir); Ctrl-C and SIGTERM stop cleanly within a second.
@@ -25,6 +26,7 @@ from gateway.identity import load_or_create_identity
 from gateway.mfd.api import HttpServer
 from gateway.modbus.server import ModbusServer
 from gateway.settings import Settings
+from gateway.sim.protocols.simulators import Simulators
 from gateway.sources import DRIVERS, SourceContext, build_sources
 from gateway.store import Store
 from gateway.system import SystemService
@@ -132,10 +134,12 @@ class Gateway:
             ),
             m.listen,
         )
+        context = SourceContext(self.cmap)
         parts: list[Component] = [
             SettingsComponent(self.store, c.state_dir),
             SystemComponent(self.store, c.state_dir),
-            *build_sources(self.store, c.devices, DRIVERS, SourceContext(self.cmap)),
+            *([Simulators(self.store, c.simulators, context.endpoints)] if c.simulators else []),
+            *build_sources(self.store, c.devices, DRIVERS, context),
             modbus,
         ]
         if c.http is not None:

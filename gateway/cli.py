@@ -1,4 +1,4 @@
-"""Command line: ``gx-gateway check | registers | run | demo | scan | config-docs``.
+"""Command line: ``gx-gateway check | registers | run | demo | simulate | scan | config-docs``.
 
 ``demo`` is ``run`` with the packaged demo.toml (flags override its keys) and a friendlier
 ready-banner; everything between loading the config and that banner is the same code.
@@ -28,6 +28,7 @@ from gateway.config import (
     render_config_docs,
 )
 from gateway.derived import gateway_version
+from gateway.sim.protocols.sunspec_sim import PROFILES
 from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS
 from registers.meters import meter_models
@@ -78,6 +79,10 @@ Try it (mbpoll; -0 = addresses as sent on the wire, as in the GX register list):
   mbpoll -0 -1 -p {port} -a 227 -r 33 -t 4 {host}         MultiPlus-II /Mode (3 = on, 4 = off)
   mbpoll -0 -1 -p {port} -a 227 -r 33 -t 4 {host} 4       switch it off (a write; 3 switches it on)
   mbpoll -0 -1 -p {port} -a 225 -r 259 -c 3 -t 3 {host}   battery monitor V x100, A x10, W
+  mbpoll -0 -1 -p {port} -a 32 -r 1026 -c 13 -t 4 {host}  Fronius (SunSpec): position, L1-L3 V x10, A x10, W, kWh x100
+  mbpoll -0 -1 -p {port} -a 32 -r 1052 -c 3 -t 4:int -B {host}   its power, max power, power limit (W)
+  mbpoll -0 -1 -p {port} -a 32 -r 1056 -t 4:int -B {host} 2000   limit it to 2000 W (reverts 30 s after the last write)
+  mbpoll -0 -1 -p {port} -a 100 -r 808 -c 12 -t 3 {host}  system: PV on output, PV on grid (L1-L3), ... consumption
 Register list: docs/registers.md. Ctrl-C stops."""
 
 
@@ -172,6 +177,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return _serve(loaded[1], loaded[0], _demo_ready)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from gateway.sim.protocols.standalone import serve as serve_simulators
+
+    try:
+        host, port = parse_listen("--listen", args.listen)
+    except ConfigError as e:
+        print(f"gx-gateway: {e}", file=sys.stderr)
+        return 2
+    try:
+        run_loop(lambda: serve_simulators(args.kind, host, port, args.count, args.day_s, args.start_hour))
+    except OSError as e:
+        print(f"gx-gateway: cannot listen on {host}:{port}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_config_docs(args: argparse.Namespace) -> int:
     sys.stdout.write(render_config_docs())
     return 0
@@ -200,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", metavar="DIR", help="keep settings here (default: a temporary folder)")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("simulate", help="run SunSpec inverter simulators (Modbus-TCP) until Ctrl-C")
+    p.add_argument("kind", choices=sorted(PROFILES), help="which inverter")
+    p.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:1502", help="address (port 0 = any free port)")
+    p.add_argument("--count", type=int, default=1, help="how many, on consecutive ports (default 1)")
+    p.add_argument("--day-s", type=float, default=3600.0, help="seconds of a compressed day (default 3600)")
+    p.add_argument("--start-hour", type=float, default=10.0, help="time of day to start at (default 10)")
+    p.set_defaults(func=cmd_simulate)
     scan_cli.add_parser(sub)
     p = sub.add_parser("config-docs", help="print the configuration reference (docs/config.md)")
     p.set_defaults(func=cmd_config_docs)

@@ -28,6 +28,8 @@ from gateway.keys import (
     parse_listen,
     positive,
 )
+from gateway.sim.protocols.simulators import KEYS as SIMULATOR_KEYS
+from gateway.sim.protocols.simulators import SimulatorConfig, parse_simulators
 from gateway.sources import DRIVERS, DeviceConfig, parse_devices
 
 __all__ = ["Config", "ConfigError", "HttpConfig", "ModbusConfig", "load_config", "parse_config", "parse_listen"]
@@ -74,14 +76,33 @@ class Config:
     modbus: ModbusConfig = field(default_factory=ModbusConfig)
     http: HttpConfig | None = None
     devices: tuple[DeviceConfig, ...] = ()
+    simulators: tuple[SimulatorConfig, ...] = ()
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    top = check_table("", dict(data), TOP, allow_tables=("modbus", "http", "device"))
+    top = check_table("", dict(data), TOP, allow_tables=("modbus", "http", "device", "simulator"))
     modbus = ModbusConfig(**check_table("modbus", data.get("modbus", {}), MODBUS))
     http = HttpConfig(**check_table("http", data["http"], HTTP)) if "http" in data else None
     devices = parse_devices(data.get("device", []), DRIVERS)
-    return Config(state_dir=top.get("state_dir", TOP[0].default), modbus=modbus, http=http, devices=devices)
+    simulators = parse_simulators(data.get("simulator", []))
+    _check_simulator_names(devices, simulators)
+    return Config(
+        state_dir=top.get("state_dir", TOP[0].default),
+        modbus=modbus,
+        http=http,
+        devices=devices,
+        simulators=simulators,
+    )
+
+
+def _check_simulator_names(devices: tuple[DeviceConfig, ...], simulators: tuple[SimulatorConfig, ...]) -> None:
+    """A device pointed at a simulator (``simulator = NAME``) names a [[simulator]] of the file."""
+    names = {s.name for s in simulators}
+    for d in devices:
+        wanted = d.options.get("simulator")
+        if wanted is not None and wanted not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise ConfigError(f"{d.where}.simulator: no [[simulator]] named {wanted!r} (known: {known})")
 
 
 def _parse_toml(text: str, origin: object) -> dict[str, Any]:
@@ -145,6 +166,19 @@ def render_config_docs() -> str:
         for k in spec.all_keys:
             default = "required" if k.required else format_value(k.default)
             lines.append(f"| `{k.name}` | {default} | {k.doc} |")
+    lines += [
+        "",
+        "## [[simulator]] (protocol simulators the gateway starts itself)",
+        "",
+        "Each listens on loopback (any free port by default); a `[[device]]` with",
+        '`simulator = "NAME"` is polled by its real driver over a real socket at that address.',
+        "",
+        "| key | default | meaning |",
+        "|---|---|---|",
+    ]
+    for k in SIMULATOR_KEYS:
+        default = "required" if k.required else format_value(k.default)
+        lines.append(f"| `{k.name}` | {default} | {k.doc} |")
     lines += ["", "## Example: every key at its default", "", "```toml"]
     for section, keys in SECTIONS.items():
         lines += [f"[{section}]"] if section else []

@@ -175,7 +175,8 @@ class SystemService:
           where none is); a phase none reports is None (so a one-phase install leaves L2/L3 None).
         - Grid/Genset: a grid (genset) meter's /Ac/Lx/Power if there is one, else the
           inverter/charger's AC-in while its active input is grid or shore (a genset); else None.
-        - ConsumptionOnOutput = AC-out + PvOnOutput; ConsumptionOnInput = meter + PV on that input
+        - ConsumptionOnOutput = AC-out + PvOnOutput (either alone on a phase where the other is
+          unknown, as a GX adds; None without an inverter/charger); ConsumptionOnInput = meter + PV on that input
           - inverter/charger AC-in (when it is on that input); without a meter 0 for the phases
           the inverter/charger has. Consumption = input + output. All clamped at >= 0.
         """
@@ -190,8 +191,10 @@ class SystemService:
             source = inputs.get(active_in)
 
         pv: dict[str, Phases] = {b: dict.fromkeys(PHASES) for b in ("PvOnGrid", "PvOnGenset", "PvOnOutput")}
+        pv_on_output = False
         for inv in self.store.devices("pvinverter"):
             bucket = _pv_bucket(as_number(inv.get("/Position")), inputs[0], inputs[1])
+            pv_on_output = pv_on_output or bucket == "PvOnOutput"
             for ph in PHASES:
                 watts = as_number(inv.get(f"/Ac/{ph}/Power"))
                 if watts is not None:  # a phase some PV inverter reports is a number in every bucket
@@ -210,7 +213,9 @@ class SystemService:
             values[f"/Ac/Grid/{ph}/Power"] = grid_p[ph]
             values[f"/Ac/Genset/{ph}/Power"] = genset_p[ph]
             out = ac_out[ph]
-            on_output = _clamp(out + (pv["PvOnOutput"][ph] or 0.0)) if out is not None else None
+            # PV on output counts even on a phase the Multi has no AC-out for (not without a Multi)
+            on_output = _add(out, pv["PvOnOutput"][ph] if pv_on_output and dev is not None else None)
+            on_output = _clamp(on_output) if on_output is not None else None
             if grid is not None:
                 on_input = _input_loads(grid[ph], pv["PvOnGrid"][ph], ac_in[ph] if on_grid else 0.0)
             elif genset is not None and source == GENSET:

@@ -124,10 +124,10 @@ def render_markdown(cmap: CompiledMap) -> str:
             if r.derive is not None:
                 notes.append(f"computed: `{r.derive}`")
             spec = r.spec
-            if spec is not None and (spec.minimum is not None or spec.maximum is not None):
+            if spec is not None and (spec.minimum is not None or spec.maximum is not None or spec.maximum_path):
                 lo = "" if spec.minimum is None else format_number(spec.minimum)
                 hi = "" if spec.maximum is None else format_number(spec.maximum)
-                notes.append(f"range {lo}..{hi}")
+                notes.append(f"range {lo}..{spec.maximum_path or hi}")
             lines.append(
                 f"| {r.address} | {_md_cell(r.path)} | {r.codec.name} | {format_number(r.scale)} | "
                 f"{'W' if r.writable else 'R'} | {_md_cell(unit_text(r))} | {'; '.join(notes)} |"

@@ -4,7 +4,8 @@ A read is then a slice of bytes: the request path never encodes a value. Each de
 service type in the CompiledMap gets one bytearray covering that type's address range;
 values are encoded into it when they change (plus the derived registers that depend on
 them). A device whose ``/Connected`` is 0 (a driver lost it) has no image, so its unit id
-answers exception 0x0A, as a GX answers for a service that went away. Volatile derived registers (``unix_time()``) are refreshed by ``refresh_volatile``,
+answers exception 0x0A, as a GX answers for a service that went away. Volatile derived
+registers (``unix_time()``) are refreshed by ``refresh_volatile``,
 which the server calls once a second.
 """
 

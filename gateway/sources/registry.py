@@ -85,6 +85,7 @@ COMMON_KEYS: Final[Mapping[str, Key]] = {
         Key("role", "pvinverter", choice("pvinverter", "grid", "genset", "acload", "evcharger"), "what it measures"),
         Key("position", "ac-in-1", choice("ac-in-1", "ac-out", "ac-in-2"), "where a PV inverter is connected"),
         Key("poll_interval_s", 1.0, positive, "seconds between polls"),
+        Key("simulator", None, text, "instead of host and port: the name of a [[simulator]] in this config"),
     )
 }
 
@@ -131,7 +132,7 @@ def _parse_device(index: int, table: Any, drivers: Mapping[str, DriverSpec]) -> 
         values[name] = key.check(f"{where}.{name}", value)
     for key in spec.all_keys:
         if key.name not in values:
-            if key.required:
+            if key.required and not (key.name == "host" and values.get("simulator")):  # a simulator replaces host
                 raise ConfigError(f"{where}.{key.name}: missing ({key.doc})")
             values[key.name] = key.default
     base = {k.name: values.pop(k.name) for k in BASE_KEYS}

@@ -17,11 +17,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from gateway.keys import ConfigError, Key, integer, positive, text
+from gateway.keys import Key, integer, positive
 from gateway.sources.device_state import DeviceState
 from gateway.sources.modbus_link import LinkPool, ModbusLink
 from gateway.sources.poller import DevicePoller, ProbeFailed
-from gateway.sources.registry import COMMON_KEYS, DeviceConfig, DriverSpec, SourceContext, common
+from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common
 from gateway.sources.sunspec_chain import LogicalDevice, ModelAt, find_base, logical_devices, read_block, walk
 from gateway.sources.sunspec_decode import BlockDecoder, is_null_frame
 from gateway.sources.sunspec_limit import Model123, Model704, PowerLimiter, SolarEdge
@@ -199,19 +199,11 @@ def service_of(device: DeviceConfig) -> str:
     return str(device.option("role"))
 
 
-def check(devices: Sequence[DeviceConfig]) -> None:
-    for d in devices:
-        if d.option("host") is None and not d.option("simulator"):
-            raise ConfigError(f"{d.where}.host: missing ({COMMON_KEYS['host'].doc})")
-
-
-HOST: Final = Key("host", None, COMMON_KEYS["host"].check, "address of the device (or `simulator`)")
 SPEC: Final = DriverSpec(
     name="sunspec",
     doc="a SunSpec inverter (Fronius, SMA, ABB/FIMER, SolarEdge, generic) or a meter chained after it, Modbus-TCP",
     keys=(
-        HOST,
-        *common("port", "unit", "role", "position", "poll_interval_s"),
+        *common("host", "port", "unit", "role", "position", "poll_interval_s", "simulator"),
         Key("meter", 1, integer(1, 8), "roles other than pvinverter: which meter of the model chain (1 = first)"),
         Key(
             "limit_revert_s",
@@ -219,9 +211,7 @@ SPEC: Final = DriverSpec(
             positive,
             "power limit: the inverter reverts to 100 % this long after the last write",
         ),
-        Key("simulator", None, text, "instead of host/port: the name of a [[simulator]] of this config"),
     ),
     service=service_of,
     build=SunSpecSource,
-    rules=check,
 )

@@ -282,8 +282,21 @@ def test_unwritable_state_dir_is_one_line(tmp_path: Path) -> None:
     ("toml", "message"),
     [
         (
+            '[[device]]\ndriver = "pvmagic"\ninstance = 20\n',
+            "gx-gateway: device[0].driver: unknown driver 'pvmagic' (known: simulated, sunspec)",
+        ),
+        (
             '[[device]]\ndriver = "sunspec"\ninstance = 20\n',
-            "gx-gateway: device[0].driver: unknown driver 'sunspec' (known: simulated)",
+            "gx-gateway: device[0].host: missing (address of the device)",
+        ),
+        (
+            '[[device]]\ndriver = "sunspec"\ninstance = 20\nhost = "10.0.0.5"\n'
+            '[[device]]\ndriver = "sunspec"\ninstance = 20\nhost = "10.0.0.6"\n',
+            "gx-gateway: device[1].instance: 20 is already used by device[0] of the same service (pvinverter)",
+        ),
+        (
+            '[[device]]\ndriver = "sunspec"\ninstance = 20\nsimulator = "nosuch"\n',
+            "gx-gateway: device[0].simulator: no [[simulator]] named 'nosuch' (known: none)",
         ),
         (
             '[[device]]\ndriver = "simulated"\nservice = "tank"\ninstance = 20\nhost = "10.0.0.5"\n',

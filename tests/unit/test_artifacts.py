@@ -54,7 +54,7 @@ def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:
         "import registers, sys; m = registers.load_default(); "
         "assert 'site' in registers.default_mappings_dir().parts, registers.default_mappings_dir(); "
         "import gateway.config as c; assert 'site' in c.__file__, c.__file__; d = c.load_demo_config(); "
-        "print(len(m.modbus.tables), m.modbus.register_count, len(d.devices))"
+        "print(len(m.modbus.tables), m.modbus.register_count, len(d.devices), len(m.sunspec))"
     )
     out = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {probe}"],
@@ -63,4 +63,5 @@ def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:
         text=True,
         cwd=tmp_path,
     ).stdout
-    assert out.split() == ["33", "1003", "9"]  # the map compiles and demo.toml loads from the install
+    # the map (with mappings/sunspec.csv: 12 models) compiles and demo.toml loads from the install
+    assert out.split() == ["33", "1003", "12", "12"]

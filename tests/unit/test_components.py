@@ -57,12 +57,20 @@ def _demo(tmp_path: Path, modbus_port: int = 0) -> Gateway:
 async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> None:
     gw = _demo(tmp_path)
     names = [type(c).__name__ for c in gw.components]
-    assert names == ["SettingsComponent", "SystemComponent", "SimulatedSource", "Frontend", "Frontend"]
+    assert names == [
+        "SettingsComponent",
+        "SystemComponent",
+        "Simulators",  # before the sources: devices pointed at a simulator find it
+        "SimulatedSource",
+        "SunSpecSource",
+        "Frontend",
+        "Frontend",
+    ]
     assert gw.modbus is None and gw.http is None  # servers exist once started
     await gw.start()
     try:
         assert gw.modbus is not None and gw.modbus.port > 0 and gw.http is not None
-        assert len(gw.store.devices()) == 9 + 2  # the demo's devices, system, settings
+        assert len(gw.store.devices()) == 12 + 2  # the demo's devices, system, settings
         await gw.store.write("settings", 0, {"/Settings/CGwacs/BatteryLife/MinimumSocLimit": 35})
         assert not (tmp_path / "settings.json").exists()  # saved within a second, not at once
     finally:

@@ -96,12 +96,29 @@ def test_same_instance_in_another_service_is_fine() -> None:
         ({"modbus": 5}, "modbus: expected a table"),
         ({"device": {"driver": "simulated"}}, "device: use [[device]] tables"),
         ({"device": [5]}, "device[0]: expected a table"),
-        ({"device": [{"instance": 1}]}, "device[0].driver: missing (known: simulated)"),
+        ({"device": [{"instance": 1}]}, "device[0].driver: missing (known: simulated, sunspec)"),
         (
-            {"device": [{"driver": "sunspec", "instance": 20}]},
-            "device[0].driver: unknown driver 'sunspec' (known: simulated)",
+            {"device": [{"driver": "sma-speedwire", "instance": 20}]},
+            "device[0].driver: unknown driver 'sma-speedwire' (known: simulated, sunspec)",
         ),
-        ({"device": [{"driver": 7, "instance": 20}]}, "device[0].driver: unknown driver 7 (known: simulated)"),
+        (
+            {"device": [{"driver": 7, "instance": 20}]},
+            "device[0].driver: unknown driver 7 (known: simulated, sunspec)",
+        ),
+        ({"device": [{"driver": "sunspec", "instance": 20}]}, "device[0].host: missing (address of the device)"),
+        (
+            {"device": [{"driver": "sunspec", "instance": 20, "host": "10.0.0.5", "position": "roof"}]},
+            "device[0].position: expected one of ac-in-1, ac-out, ac-in-2, got 'roof'",
+        ),
+        (
+            {"device": [{"driver": "sunspec", "instance": 20, "host": "10.0.0.5", "role": "battery"}]},
+            "device[0].role: expected one of pvinverter, grid, genset, acload, evcharger",
+        ),
+        (
+            {"simulator": [{"name": "a", "kind": "fronius"}, {"name": "a", "kind": "sma"}]},
+            "simulator[1].name: 'a' is already the name of another simulator",
+        ),
+        ({"simulator": [{"name": "a", "kind": "huawei"}]}, "simulator[0].kind: expected one of fronius,"),
         ({"device": [{"driver": "simulated", "instance": 1}]}, "device[0].service: missing (the service type: vebus,"),
         ({"device": [{"driver": "simulated", "service": "battery"}]}, "device[0].instance: missing"),
         (
@@ -172,8 +189,19 @@ def test_demo_toml_loads_and_lays_out_the_demo_installation() -> None:
     assert cfg.modbus.listen == ("127.0.0.1", 5020) and cfg.modbus.writes is True
     assert cfg.modbus.invalid == "zero"
     assert cfg.http is not None and cfg.http.listen == ("127.0.0.1", 8088)
-    assert {d.driver for d in cfg.devices} == {"simulated"}
-    assert tuple((d.option("service"), d.instance, d.name) for d in cfg.devices) == DEFAULT_LAYOUT
+    assert {d.driver for d in cfg.devices} == {"simulated", "sunspec"}
+    simulated = [d for d in cfg.devices if d.driver == "simulated"]
+    assert tuple((d.option("service"), d.instance, d.name) for d in simulated) == DEFAULT_LAYOUT
+    pv = {
+        d.instance: (d.option("simulator"), d.option("role"), d.option("position"))
+        for d in cfg.devices[len(simulated) :]
+    }
+    assert pv == {
+        32: ("fronius", "pvinverter", "ac-in-1"),
+        33: ("solaredge", "pvinverter", "ac-out"),
+        34: ("solaredge", "grid", "ac-in-1"),
+    }
+    assert {s.name: s.kind for s in cfg.simulators} == {"fronius": "fronius", "solaredge": "solaredge"}
 
 
 def _doc_tables(markdown: str) -> dict[str, dict[str, list[str]]]:
@@ -203,7 +231,12 @@ def test_docs_demo_column_is_demo_toml() -> None:
         for key, (_, demo_cell, _) in rows.items():
             want = _toml_literal(demo[section][key]) if key in demo[section] else "same"
             assert demo_cell == want, (section, key)
-    assert set(demo) <= {"modbus", "http", "device"}  # state_dir is the demo command's (a temporary folder)
+    assert set(demo) <= {
+        "modbus",
+        "http",
+        "device",
+        "simulator",
+    }  # state_dir is the demo command's (a temporary folder)
     assert "temporary folder" in tables["top level"]["state_dir"][1]
     assert f"```toml\n{demo_toml().rstrip()}\n```" in committed  # and the whole file, verbatim
 

@@ -127,6 +127,58 @@ CASES: list[tuple[str, str, int, dict[str, str]]] = [
 ]
 
 
+# SunSpec (mappings/sunspec.csv) against a small pvinverter and grid map.
+GOOD_PV = """register,path,type,scale,access,unit,lookup,min,max,derive
+1029,/Ac/L1/Power,uint16,1,R,W,,,,
+1039,/Serial,string[7],1,R,,,,,
+1054,/Ac/MaxPower,uint32,1,W,W,,,,
+1056,/Ac/PowerLimit,uint32,1,W,W,,0,/Ac/MaxPower,
+"""
+GOOD_GRID = "register,path,type,scale,access\n2600,/Ac/L1/Power,int16,1,R\n2609,/Serial,string[7],1,R\n"
+GOOD_SUNSPEC = "models,point,path,scale,split\n1,SN,/Serial,1,\n103,W,/Ac/L1/Power,1,phases\n203,WphA,/Ac/L1/Power,1,\n"
+
+
+def make_sunspec(tmp: Path, sunspec: str = GOOD_SUNSPEC, pv: str = GOOD_PV) -> Path:
+    return make(tmp, extra={"modbus/pvinverter.csv": pv, "modbus/grid.csv": GOOD_GRID, "sunspec.csv": sunspec})
+
+
+def test_good_sunspec_fixture_compiles(tmp_path: Path) -> None:
+    cmap = compile_mappings(make_sunspec(tmp_path))
+    assert sorted(cmap.sunspec) == [1, 103, 203]
+    (w,) = cmap.sunspec[103].fields
+    assert (w.path, w.offset, w.sf_offset, w.split) == ("/Ac/L1/Power", 14, 15, True)  # DEVICES.md: W=14, W_SF=15
+    assert cmap.paths["pvinverter"]["/Ac/PowerLimit"].maximum_path == "/Ac/MaxPower"
+
+
+SUNSPEC_CASES: list[tuple[str, str, int, dict[str, str]]] = [
+    ("R19", "sunspec.csv", 3, {"sunspec": replace_line(GOOD_SUNSPEC, 3, "105,W,/Ac/L1/Power,1,")}),
+    ("R19", "sunspec.csv", 3, {"sunspec": replace_line(GOOD_SUNSPEC, 3, "10x,W,/Ac/L1/Power,1,")}),
+    ("R20", "sunspec.csv", 3, {"sunspec": replace_line(GOOD_SUNSPEC, 3, "103,W_SF,/Ac/L1/Power,1,")}),
+    ("R20", "sunspec.csv", 3, {"sunspec": replace_line(GOOD_SUNSPEC, 3, "103,Watts,/Ac/L1/Power,1,")}),
+    ("R21", "sunspec.csv", 3, {"sunspec": replace_line(GOOD_SUNSPEC, 3, "103,W,/Ac/L9/Power,1,")}),
+    ("R21", "sunspec.csv", 2, {"sunspec": replace_line(GOOD_SUNSPEC, 2, "1,SN,/Ac/L1/Power,1,")}),
+    ("R22", "sunspec.csv", 3, {"sunspec": replace_line(GOOD_SUNSPEC, 3, "103,W,/Ac/L1/Power,0,")}),
+    ("R22", "sunspec.csv", 3, {"sunspec": replace_line(GOOD_SUNSPEC, 3, "103,W,/Ac/L1/Power,1,half")}),
+    ("R23", "sunspec.csv", 5, {"sunspec": GOOD_SUNSPEC + "103,AphA,/Ac/L1/Power,1,\n"}),
+    (
+        "R24",
+        "modbus/pvinverter.csv",
+        5,
+        {"pv": replace_line(GOOD_PV, 5, "1056,/Ac/PowerLimit,uint32,1,W,W,,0,/Ac/Nope,")},
+    ),
+    ("R24", "modbus/pvinverter.csv", 5, {"pv": replace_line(GOOD_PV, 5, "1056,/Ac/PowerLimit,uint32,1,W,W,,0,/Ac/,")}),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "file", "line", "change"), SUNSPEC_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(SUNSPEC_CASES)]
+)
+def test_sunspec_rule_fixture(tmp_path: Path, rule: str, file: str, line: int, change: dict[str, str]) -> None:
+    root = make_sunspec(tmp_path, **change)
+    found = problems_of(root)
+    assert any(p.startswith(f"{root / file}:{line}: {rule} ") for p in found), found
+
+
 @pytest.mark.parametrize(("rule", "file", "line", "change"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_rule_fixture(tmp_path: Path, rule: str, file: str, line: int, change: dict[str, str]) -> None:
     kwargs = {k: v for k, v in change.items() if k in ("service", "lookup", "units")}
@@ -142,7 +194,7 @@ def test_rule_fixture(tmp_path: Path, rule: str, file: str, line: int, change: d
 
 
 def test_every_rule_has_a_fixture() -> None:
-    assert {c[0] for c in [*CASES, *METER_CASES]} == set(RULES)
+    assert {c[0] for c in [*CASES, *SUNSPEC_CASES, *METER_CASES]} == set(RULES)
 
 
 def test_all_problems_reported_together(tmp_path: Path) -> None:

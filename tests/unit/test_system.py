@@ -284,3 +284,14 @@ async def test_stop_unsubscribes_and_removes_the_device() -> None:
     assert store.device("system", 0) is None
     SystemService(store).start()  # can start again
     assert store.get("system", 0, "/Dc/Battery/Soc") == 10.0
+
+
+def test_three_phase_pv_on_the_output_of_a_one_phase_multi_counts_on_every_phase() -> None:
+    """A 3-phase SunSpec inverter on AC-out (demo: the SolarEdge) of a Multi with only L1."""
+    store = installation()
+    store.add_device("pvinverter", 21, None, {"/Position": 1, **{f"/Ac/{ph}/Power": 600 for ph in ("L1", "L2", "L3")}})
+    s = derive(store)
+    assert s["/Ac/PvOnOutput/L1/Power"] == 1000 and s["/Ac/PvOnOutput/L2/Power"] == 600  # 400 + 600 on L1
+    assert s["/Ac/ConsumptionOnOutput/L1/Power"] == 900 + 1000  # Multi AC-out + PV on output
+    assert s["/Ac/ConsumptionOnOutput/L2/Power"] == 600  # no Multi phase: the PV alone, not None
+    assert s["/Ac/Consumption/L2/Power"] == 600 + (s["/Ac/ConsumptionOnInput/L2/Power"] or 0)

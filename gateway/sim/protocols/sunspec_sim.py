@@ -71,7 +71,7 @@ class SunSpecSim:
         max_power_w: float | None = None,
         day_s: float = 3600.0,
         start_hour: float = 10.0,
-        site_w: Callable[[float], float] | None = None,
+        site_w: Callable[[float], tuple[float, float, float]] | None = None,
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -79,13 +79,14 @@ class SunSpecSim:
         self.profile = p = PROFILES[kind]
         self.max_w = max_power_w or p.max_power_w
         self.day_s, self.start_hour, self.clock = day_s, start_hour, clock
-        self.site_w = site_w  # the meter: grid import given the inverter's output (None: a house of its own)
+        self.site_w = site_w  # the meter: grid import per phase (None: a house of its own behind the meter)
         self.rng = random.Random(seed)
         self.fault = "none"
         self.null_frames = 0
         self.t0 = self._last = clock()
         self.power_w = 0.0
         self.limit_written_at = -1e18
+        self.writes: list[tuple[int, int]] = []  # (address, count) of every accepted write
         self.image = img = SunSpecImage(p.base, p.models)
         self.server = SimModbusServer(self, max_clients=p.max_clients)
         for i, slot in enumerate(s for s in img.slots if s.id == 1):
@@ -153,7 +154,8 @@ class SunSpecSim:
         h = self.hour()
         if not SUNRISE_H < h < SUNSET_H:
             return 0.0
-        return self.max_w * 0.85 * math.sin(math.pi * (h - SUNRISE_H) / (SUNSET_H - SUNRISE_H)) ** 1.5
+        sun: float = math.sin(math.pi * (h - SUNRISE_H) / (SUNSET_H - SUNRISE_H)) ** 1.5
+        return self.max_w * 0.85 * sun
 
     def limit_pct(self) -> float:
         """The limit in force, after the inverter's own revert timer."""
@@ -182,8 +184,8 @@ class SunSpecSim:
             x[SE_LIMIT], x[SE_LIMIT + 1] = x[SE_FALLBACK], x[SE_FALLBACK + 1]
         if x[SE_ENABLE] != 1:
             return 100.0
-        pct = struct.unpack(">f", struct.pack(">HH", x[SE_LIMIT + 1], x[SE_LIMIT]))[0]
-        return float(min(100.0, max(0.0, pct)))
+        pct = float(struct.unpack(">f", struct.pack(">HH", x[SE_LIMIT + 1], x[SE_LIMIT]))[0])
+        return min(100.0, max(0.0, pct))
 
     def update(self, force: bool = False) -> None:
         """Move the inverter (and meter) on to now; at most every 0.1 s."""
@@ -214,14 +216,15 @@ class SunSpecSim:
     def _update_meter(self, dt: float, volts: list[float]) -> None:
         img, m = self.image, self.meter
         assert m is not None
-        grid = self.site_w(self.power_w) if self.site_w is not None else 900.0 - self.power_w
+        phases = self.site_w(self.power_w) if self.site_w is not None else (300.0 - self.power_w / 3,) * 3
+        grid = sum(phases)
         if grid >= 0:
             self.import_wh += grid * dt / 3600.0
         else:
             self.export_wh -= grid * dt / 3600.0
         values = {"W": grid, "Hz": 50.0, "PF": 98.0, "TotWhImp": self.import_wh, "TotWhExp": self.export_wh}
         for i, ph in enumerate("ABC"):
-            values |= {f"Wph{ph}": grid / 3, f"Aph{ph}": abs(grid) / 3 / volts[i], f"PhVph{ph}": volts[i]}
+            values |= {f"Wph{ph}": phases[i], f"Aph{ph}": abs(phases[i]) / volts[i], f"PhVph{ph}": volts[i]}
             values |= {f"TotWhImpPh{ph}": self.import_wh / 3, f"TotWhExpPh{ph}": self.export_wh / 3}
             values[f"PFph{ph}"] = 98.0
         for name, value in values.items():
@@ -245,13 +248,13 @@ class SunSpecSim:
         inv = self.inv
         if self.null_frames > 0 and address <= inv.address + 2 and address + count > inv.address + 2:
             self.null_frames -= 1
-            data = bytearray(data)
+            frame = bytearray(data)
             start = 2 * (inv.address + 2 - address)
             st = 2 * (inv.address + inv.layout.points["St"].offset - address)
-            data[start : min(len(data), st)] = bytes(min(len(data), st) - start)
-            if st + 2 <= len(data):
-                data[st : st + 2] = b"\x00\x07"
-            data = bytes(data)
+            frame[start : min(len(frame), st)] = bytes(min(len(frame), st) - start)
+            if st + 2 <= len(frame):
+                frame[st : st + 2] = b"\x00\x07"
+            return bytes(frame)
         return data
 
     def write(self, unit: int, address: int, data: bytes) -> int | None:
@@ -268,6 +271,7 @@ class SunSpecSim:
                 return ILLEGAL_ADDRESS
         self.limit_pct()  # a revert that is due happens before the new write
         img.write(address, data)
+        self.writes.append((address, count))
         self.limit_written_at = self.clock()
         self.update(force=True)
         return None
