@@ -43,10 +43,7 @@ asyncio.run(main())
 """
 
 
-async def polling(seconds: float) -> dict[str, float]:
-    child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None
-    ports = json.loads(child.stdout.readline())
+async def polling(seconds: float, ports: dict[str, list[int]]) -> dict[str, float]:
     cmap = load_default()
     tables = [
         {"driver": "meter", "host": "127.0.0.1", "port": p, "instance": 100 + i} for i, p in enumerate(ports["meters"])
@@ -76,8 +73,6 @@ async def polling(seconds: float) -> dict[str, float]:
     finally:
         for s in sources:
             await s.stop()
-        child.stdin.close()  # type: ignore[union-attr]
-        child.wait(10)
     return {
         "devices online": online,
         "polls/s": len(lat) / wall,
@@ -109,7 +104,13 @@ def main() -> None:
         runner = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
-    poll = runner(polling(args.seconds))
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdin is not None
+    try:
+        poll = runner(polling(args.seconds, json.loads(child.stdout.readline())))
+    finally:
+        child.stdin.close()
+        child.wait(10)
     sc = runner(scanning())
     print(
         f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, python {platform.python_version()}"
