@@ -35,6 +35,8 @@ async def web_rig(
     token: str = "",
     allow: Sequence[str] = (),
     ws_send_timeout_s: float = 5.0,
+    name: str = "gx-gateway",
+    serial: str = "000000000000",
 ) -> AsyncIterator[WebRig]:
     store = Store()
     settings = Settings(store, None)
@@ -45,7 +47,15 @@ async def web_rig(
     sim.start()
     gate = WriteGate(store, cmap)
     http = HttpServer(
-        store, cmap, gate, writes=writes, token=token, allow=allow, ws_send_timeout_s=ws_send_timeout_s
+        store,
+        cmap,
+        gate,
+        writes=writes,
+        token=token,
+        allow=allow,
+        ws_send_timeout_s=ws_send_timeout_s,
+        name=name,
+        serial=lambda: serial,
     )
     await http.start("127.0.0.1", 0)
     try:
