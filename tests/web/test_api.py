@@ -52,7 +52,11 @@ async def test_reads_answer_as_documented(cmap: CompiledMap) -> None:
         assert status == 200 and body == SPEC
         status, _, body = await _get(s, f"{api}/devices")
         check("/api/v1/devices", "get", status, body)
-        assert {(d["type"], d["instance"]) for d in body["devices"]} >= {("vebus", 276), ("battery", 512), ("system", 0)}
+        assert {(d["type"], d["instance"]) for d in body["devices"]} >= {
+            ("vebus", 276),
+            ("battery", 512),
+            ("system", 0),
+        }
         for name in ("battery", "com.victronenergy.battery"):
             status, _, body = await _get(s, f"{api}/devices/{name}/512")
             check("/api/v1/devices/{service}/{instance}", "get", status, body)
@@ -78,24 +82,50 @@ async def test_reads_answer_as_documented(cmap: CompiledMap) -> None:
 
         status, _, body = await _get(s, f"{api}/registers")
         check("/api/v1/registers", "get", status, body)
-        assert {"service": "com.victronenergy.vebus", "path": "/Mode", "register": 33, "type": "uint16", "scale": 1, "writable": True, "unit": ""} in body["registers"]
+        assert {
+            "service": "com.victronenergy.vebus",
+            "path": "/Mode",
+            "register": 33,
+            "type": "uint16",
+            "scale": 1,
+            "writable": True,
+            "unit": "",
+        } in body["registers"]
         assert body["unit_ids"]["227"] == 276
         status, ctype, text = await _get(s, f"{api}/registers?format=csv")
         assert status == 200 and ctype == "text/csv"
         check("/api/v1/registers", "get", status, text, "text/csv")
         rows = list(csv.DictReader(io.StringIO(text)))
-        assert {"service": "com.victronenergy.vebus", "path": "/Mode", "register": "33", "type": "uint16", "scale": "1", "access": "W", "unit": "1=Charger Only;2=Inverter Only;3=On;4=Off"} in rows
+        assert {
+            "service": "com.victronenergy.vebus",
+            "path": "/Mode",
+            "register": "33",
+            "type": "uint16",
+            "scale": "1",
+            "access": "W",
+            "unit": "1=Charger Only;2=Inverter Only;3=On;4=Off",
+        } in rows
 
         status, _, body = await _get(s, f"{api}/paths?service=vebus,battery")
         check("/api/v1/paths", "get", status, body)
         assert body["services"]["vebus"]["/Mode"]["labels"]["4"] == "Off"
-        assert body["services"]["vebus"]["/Ac/ActiveIn/CurrentLimit"] == {"unit": "A", "writable": True, "text": False, "minimum": 0, "maximum": 100}
+        assert body["services"]["vebus"]["/Ac/ActiveIn/CurrentLimit"] == {
+            "unit": "A",
+            "writable": True,
+            "text": False,
+            "minimum": 0,
+            "maximum": 100,
+        }
 
         status, ctype, text = await _get(s, rig.base + "/")
         assert status == 200 and ctype == "text/html" and '<meta charset="utf-8">' in text[:1024]
         check("/", "get", status, text, "text/html")
         status, ctype, text = await _get(s, rig.base + "/upnp/description.xml")
-        assert status == 200 and "urn:schemas-upnp-org:device:Basic:1" in text and "<presentationURL>/</presentationURL>" in text
+        assert (
+            status == 200
+            and "urn:schemas-upnp-org:device:Basic:1" in text
+            and "<presentationURL>/</presentationURL>" in text
+        )
         check("/upnp/description.xml", "get", status, text, "text/xml")
 
 
@@ -106,7 +136,12 @@ async def test_bad_reads_are_json_errors_as_documented(cmap: CompiledMap) -> Non
             (f"{api}/devices/battery/7", "/api/v1/devices/{service}/{instance}", 404, "no device battery instance 7"),
             (f"{api}/devices/nosuch/1", "/api/v1/devices/{service}/{instance}", 404, "no device nosuch"),
             (f"{api}/devices/battery/x", "/api/v1/devices/{service}/{instance}", 404, "is not a number"),
-            (f"{api}/devices/battery/512/Nope", "/api/v1/devices/{service}/{instance}/{path}", 404, "has no path /Nope"),
+            (
+                f"{api}/devices/battery/512/Nope",
+                "/api/v1/devices/{service}/{instance}/{path}",
+                404,
+                "has no path /Nope",
+            ),
             (f"{api}/values?service=nosuch", "/api/v1/values", 404, "no device nosuch"),
             (f"{api}/values?instance=x", "/api/v1/values", 400, "is not a number"),
             (f"{api}/values?path=/Nope", "/api/v1/values", 404, "no device has a value at /Nope"),
@@ -123,7 +158,12 @@ async def test_bad_reads_are_json_errors_as_documented(cmap: CompiledMap) -> Non
 
 
 async def _write(
-    s: aiohttp.ClientSession, url: str, body: Any = None, *, data: bytes | None = None, headers: dict[str, str] | None = None
+    s: aiohttp.ClientSession,
+    url: str,
+    body: Any = None,
+    *,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     kwargs: dict[str, Any] = {"headers": headers or {}}
     if data is not None:
@@ -137,7 +177,9 @@ async def _write(
 async def test_writes_go_through_the_gate_and_refusals_change_nothing(cmap: CompiledMap) -> None:
     async with web_rig(cmap) as rig, aiohttp.ClientSession() as s:
         url = rig.base + "/api/v1/write"
-        status, body = await _write(s, url, {"service": "com.victronenergy.vebus", "instance": 276, "path": "/Mode", "value": 4})
+        status, body = await _write(
+            s, url, {"service": "com.victronenergy.vebus", "instance": 276, "path": "/Mode", "value": 4}
+        )
         check("/api/v1/write", "post", status, body)
         assert status == 200 and body["value"] == 4
         assert rig.store.get("vebus", 276, "/Mode") == 4 and rig.store.get("vebus", 276, "/State") == 0
@@ -145,7 +187,11 @@ async def test_writes_go_through_the_gate_and_refusals_change_nothing(cmap: Comp
 
         before = {d.key: {p: v.value for p, v in d.values.items()} for d in rig.store.devices()}
         bad: list[tuple[Any, int, str]] = [
-            ({"service": "vebus", "instance": 276, "path": "/Ac/ActiveIn/CurrentLimit", "value": 500}, 422, "above the maximum 100"),
+            (
+                {"service": "vebus", "instance": 276, "path": "/Ac/ActiveIn/CurrentLimit", "value": 500},
+                422,
+                "above the maximum 100",
+            ),
             ({"service": "vebus", "instance": 276, "path": "/Mode", "value": 7}, 422, "is not one of"),
             ({"service": "battery", "instance": 512, "path": "/Soc", "value": 50}, 422, "read-only"),
             ({"service": "vebus", "instance": 276, "path": "/Nope", "value": 1}, 404, "has no path /Nope"),
@@ -153,7 +199,11 @@ async def test_writes_go_through_the_gate_and_refusals_change_nothing(cmap: Comp
             ({"service": "vebus", "instance": 276, "path": "/Mode"}, 400, "missing value"),
             ({"service": "vebus", "instance": "276", "path": "/Mode", "value": 3}, 400, "instance must be an integer"),
             ({"service": "vebus", "instance": 276, "path": "/Mode", "value": True}, 400, "a number or a string"),
-            ({"service": "vebus", "instance": 276, "path": "/Mode", "value": 3, "extra": 1}, 400, "unknown field extra"),
+            (
+                {"service": "vebus", "instance": 276, "path": "/Mode", "value": 3, "extra": 1},
+                400,
+                "unknown field extra",
+            ),
             ([1, 2], 400, "expected a JSON object"),
         ]
         for payload, want, fragment in bad:
@@ -165,7 +215,12 @@ async def test_writes_go_through_the_gate_and_refusals_change_nothing(cmap: Comp
         for data, headers, want, fragment in (
             (b'{"service": ', json_headers, 400, "malformed JSON"),
             (b"x" * 5000, json_headers, 413, "at most 4096"),
-            (b'{"service": "vebus", "instance": 276, "path": "/Mode", "value": 3}', {"Content-Type": "text/plain"}, 415, "application/json"),
+            (
+                b'{"service": "vebus", "instance": 276, "path": "/Mode", "value": 3}',
+                {"Content-Type": "text/plain"},
+                415,
+                "application/json",
+            ),
         ):
             status, body = await _write(s, url, data=data, headers=headers)
             assert status == want, (data[:20], status, body)

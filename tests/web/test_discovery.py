@@ -24,7 +24,9 @@ def _member(group: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((group, port))  # only datagrams sent to the group
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton("127.0.0.1"))
+    sock.setsockopt(
+        socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton("127.0.0.1")
+    )
     sock.setblocking(False)
     return sock
 
@@ -71,14 +73,18 @@ async def test_ssdp_search_and_mdns_lookup_find_the_app(cmap: CompiledMap) -> No
             search.bind(("127.0.0.1", 0))
             search.setblocking(False)
             msearch = (
-                "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\nMX: 1\r\n"
+                'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: 1\r\n'
                 "ST: urn:schemas-upnp-org:device:Basic:1\r\n\r\n"
             )
             loop = asyncio.get_running_loop()
             search.sendto(msearch.encode(), ("239.255.255.250", 1900))
             reply = (await asyncio.wait_for(loop.sock_recv(search, 4096), 5.0)).decode()
             search.close()
-            headers = {k.strip().upper(): v.strip() for k, _, v in (line.partition(":") for line in reply.split("\r\n")[1:]) if k}
+            headers = {
+                k.strip().upper(): v.strip()
+                for k, _, v in (line.partition(":") for line in reply.split("\r\n")[1:])
+                if k
+            }
             assert reply.startswith("HTTP/1.1 200 OK")
             assert headers["ST"] == "urn:schemas-upnp-org:device:Basic:1"
             assert headers["LOCATION"] == f"http://127.0.0.1:{port}/upnp/description.xml"

@@ -133,11 +133,12 @@
     return html + '<div class="muted">no grid meter; from the inverter/charger</div>';
   }
   function cardTanks() {
-    var list = devices("tank"), html = "<h2>Tanks</h2>", i, lvl;
+    var list = devices("tank"), html = "<h2>Tanks</h2>", i, lvl, fluid;
     if (!list.length) { return html + '<div class="muted">none</div>'; }
     for (i = 0; i < list.length; i++) {
       lvl = get(list[i], "/Level");
-      html += row(name(list[i]) + " (" + label("tank", "/FluidType", get(list[i], "/FluidType")) + ")", fmt(lvl, 0, "%"), "tank-" + list[i].replace("/", "-"));
+      fluid = label("tank", "/FluidType", get(list[i], "/FluidType"));
+      html += row(name(list[i]) + (fluid === "--" || fluid === name(list[i]) ? "" : " (" + fluid + ")"), fmt(lvl, 0, "%"), "tank-" + list[i].replace("/", "-"));
       html += bar(lvl, isNum(lvl) && lvl < 15);
     }
     return html;
