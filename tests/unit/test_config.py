@@ -209,7 +209,8 @@ def test_docs_demo_column_is_demo_toml() -> None:
         for key, (_, demo_cell, _) in rows.items():
             want = _toml_literal(demo[section][key]) if key in demo[section] else "same"
             assert demo_cell == want, (section, key)
-    assert set(demo) <= {"modbus", "http", "discovery", "device"}  # state_dir is the demo command's (a temporary folder)
+    # state_dir is the demo command's (a temporary folder)
+    assert set(demo) <= {"modbus", "http", "discovery", "device"}
     assert "temporary folder" in tables["top level"]["state_dir"][1]
     assert f"```toml\n{demo_toml().rstrip()}\n```" in committed  # and the whole file, verbatim
 

@@ -11,6 +11,8 @@ import base64
 import contextlib
 import itertools
 import json
+import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -106,7 +108,8 @@ class Page:
 @contextlib.asynccontextmanager
 async def chromium(exe: str) -> AsyncIterator[Page]:
     """A headless browser with one page; everything is closed and removed at the end."""
-    with tempfile.TemporaryDirectory(prefix="gxgw-chromium-") as profile:
+    # Chromium's helper processes may still write to the profile while it exits.
+    with tempfile.TemporaryDirectory(prefix="gxgw-chromium-", ignore_cleanup_errors=True) as profile:
         proc = await asyncio.create_subprocess_exec(
             exe,
             *FLAGS,
@@ -114,6 +117,7 @@ async def chromium(exe: str) -> AsyncIterator[Page]:
             "about:blank",
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: its helpers end with it
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -156,6 +160,8 @@ async def chromium(exe: str) -> AsyncIterator[Page]:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # helpers left behind by the browser we started
 
 
 async def _answer(ws: aiohttp.ClientWebSocketResponse, n: int) -> dict[str, Any]:
