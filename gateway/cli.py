@@ -29,6 +29,7 @@ from gateway.config import (
     render_config_docs,
 )
 from gateway.derived import gateway_version
+from gateway.sim.protocols.simulators import Simulators
 from gateway.sim.protocols.sunspec_sim import PROFILES
 from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS
@@ -110,7 +111,21 @@ def _demo_ready(gateway: Gateway) -> None:
         print(f"  JSON API    http://{h_host}:{h_port}/api/v1/devices  (OpenAPI: /api/v1/openapi.json)")
     print("Devices:")
     print("\n".join(unit_table(gateway)))
+    scan = scan_command(gateway)
+    if scan:
+        print(f"Find the simulated devices as on a real network:\n  {scan}")
     print(DEMO_HINTS.format(host=host, port=port), flush=True)
+
+
+def scan_command(gateway: Gateway) -> str | None:
+    """The `gx-gateway scan` command that finds the demo's [[simulator]]s (their ports)."""
+    addresses = sorted(
+        sim.address for c in gateway.components if isinstance(c, Simulators) for sim in c.by_name.values()
+    )
+    if not addresses:
+        return None
+    hosts = ",".join(dict.fromkeys(h for h, _ in addresses))
+    return f"gx-gateway scan --hosts {hosts} --ports {','.join(str(p) for _, p in addresses)}"
 
 
 def _run_ready(gateway: Gateway) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Final
 import aiohttp
 
 from gateway.sources.meter import UnsupportedDevice, identify
-from gateway.sources.modbus_link import ExceptionResponse, ModbusError, ModbusLink
+from gateway.sources.modbus_link import ExceptionResponse, LinkDown, ModbusError, ModbusLink
 from gateway.sources.poller import ProbeFailed
 from gateway.sources.solar_api import API_VERSION_PATH, INVERTER_INFO, SolarApiError, api_version, parse
 from gateway.sources.sunspec_chain import find_base, logical_devices, read_block, walk
@@ -35,6 +35,10 @@ INVERTERS: Final = (101, 102, 103, 111, 112, 113)
 METERS: Final = (201, 202, 203, 204)
 FIRST_INSTANCE: Final = 40  # suggestions start here (below: the GX's usual fixed devices)
 DEFAULT_PORTS: Final = (502, 1502, 80)
+BUSY: Final = (
+    "it closed the connection at once: a SolarEdge accepts one Modbus-TCP client; is something else polling it?"
+)
+NOT_DEVICES: Final = ("unsupported", "busy")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -139,6 +143,9 @@ async def scan_modbus(host: str, port: int, models: Mapping[str, MeterModel], ti
                 if not found:  # a SunSpec device is not also asked for meter ids or SMA registers
                     found += await _meters(link, host, port, models)
                     found += await _sma(link, host, port)
+            except LinkDown as e:
+                if "closed by the device" in str(e) and not found:
+                    found.append(Found(host, port, 0, "modbus", "", f"busy: {BUSY}"))
             except ModbusError as e:
                 if "not a Modbus-TCP answer" in str(e):
                     raise NotModbus() from None
@@ -206,7 +213,7 @@ def suggest_instances(found: Iterable[Found], used: Iterable[tuple[str, int]] = 
     out: list[tuple[Found, int]] = []
     n = FIRST_INSTANCE
     for f in found:
-        if f.what.startswith("unsupported"):
+        if f.what.startswith(NOT_DEVICES):
             continue
         while n in taken:
             n += 1
@@ -233,15 +240,17 @@ def render(found: Sequence[Found], used: Iterable[tuple[str, int]] = ()) -> str:
         if role == "pvinverter":
             lines.append('position = "ac-in-1"  # ac-in-1 | ac-out | ac-in-2')
         lines.append("")
-    unsupported = [f for f in found if f.what.startswith("unsupported")]
-    for f in unsupported:
-        lines.append(f"# {f.host}:{f.port} unit {f.unit}: {f.what}")
+    for f in found:
+        if f.what.startswith(NOT_DEVICES):
+            lines.append(f"# {f.host}:{f.port}" + (f" unit {f.unit}" if f.unit else "") + f": {f.what}")
     return "\n".join(lines).rstrip("\n") + ("\n" if lines else "")
 
 
 def summary(found: Sequence[Found], hosts: int, ports: int, seconds: float) -> str:
     kinds: dict[str, int] = {}
     for f in found:
+        if f.what.startswith(NOT_DEVICES):
+            continue
         kinds[f.driver] = kinds.get(f.driver, 0) + 1
     parts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "nothing"
     return f"scanned {hosts} host(s) x {ports} port(s) in {seconds:.1f} s: found {parts}"

@@ -18,11 +18,11 @@ from typing import Any, Final
 
 import aiohttp
 
-from gateway.keys import Key, integer, positive
+from gateway.keys import Key, positive
 from gateway.sources.device_state import DeviceState
 from gateway.sources.modbus_link import ModbusError
 from gateway.sources.poller import DevicePoller, ProbeFailed
-from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common
+from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default
 from gateway.sources.solar_api import (
     API_VERSION_PATH,
     COMMON,
@@ -119,13 +119,16 @@ class FroniusSource:
     def __init__(self, store: Store, devices: Sequence[DeviceConfig], context: SourceContext) -> None:
         self.store = store
         self.devices = devices
+        self.endpoints = context.endpoints
         self.http: aiohttp.ClientSession | None = None
         self.pollers: list[DevicePoller] = []
 
     async def start(self) -> None:
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=1))
         for d in self.devices:
-            base = f"http://{d.option('host')}:{d.option('port')}"
+            simulator = d.options.get("simulator")
+            host, port = self.endpoints.address(simulator) if simulator else (d.option("host"), d.option("port"))
+            base = f"http://{host}:{port}"
             driver = FroniusDevice(self.http, base, d, d.option("timeout_s"))
             name = f"fronius {base} device {d.option('unit')} (pvinverter {d.instance})"
             poller = DevicePoller(self.store, d.instance, driver, d.option("poll_interval_s"), DeviceState(name))
@@ -147,9 +150,9 @@ SPEC: Final = DriverSpec(
     doc="a Fronius inverter read over the datamanager's Solar API (HTTP JSON); unit = its Solar API device id",
     keys=(
         *common("host"),
-        Key("port", 80, integer(1, 65535), "HTTP port of the datamanager"),
-        *common("unit", "position"),
-        Key("poll_interval_s", 5.0, positive, "seconds between polls (the datamanager updates about every 5 s)"),
+        common_default("port", 80),
+        *common("unit", "position", "simulator"),
+        common_default("poll_interval_s", 5.0),  # the datamanager updates about every 5 s
         Key("timeout_s", 2.0, positive, "seconds to wait for an answer (a timeout is retried at once, twice)"),
     ),
     service=lambda d: "pvinverter",

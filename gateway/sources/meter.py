@@ -21,7 +21,7 @@ from gateway.keys import Key, text
 from gateway.sources.device_state import DeviceState
 from gateway.sources.modbus_link import ExceptionResponse, LinkPool, ModbusError, ModbusLink
 from gateway.sources.poller import DevicePoller, ProbeFailed
-from gateway.sources.registry import COMMON_KEYS, DeviceConfig, DriverSpec, SourceContext, common
+from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default
 from gateway.store import Store, WriteRejected
 from registers.meters import MeterModel, MeterProbe, meter_models
 from registers.values import Scalar
@@ -139,6 +139,7 @@ class ModbusDevices:
         self.store = store
         self.devices = devices
         self.models = meter_models(context.cmap)
+        self.endpoints = context.endpoints
         self.links = LinkPool()
         self.pollers: list[DevicePoller] = []
 
@@ -159,7 +160,10 @@ class ModbusDevices:
         for d in self.devices:
             self.check(d)
         for d in self.devices:
-            host, port = str(d.option("host")), int(d.option("port"))
+            simulator = d.options.get("simulator")
+            host, port = (
+                self.endpoints.address(simulator) if simulator else (str(d.option("host")), int(d.option("port")))
+            )
             link = self.links.get(host, port)
             driver = MeterDevice(self.models, link, d, self.role(d), self.model_name(d))
             name = f"{self.driver} {host}:{port} unit {d.option('unit')} ({driver.service} {d.instance})"
@@ -178,16 +182,14 @@ def service_of(device: DeviceConfig) -> str:
     return str(device.option("role"))
 
 
-ROLE: Final = Key(
-    "role", "grid", COMMON_KEYS["role"].check, "what it measures: grid, pvinverter, genset, acload, evcharger"
-)
+ROLE: Final = common_default("role", "grid")
 SPEC: Final = DriverSpec(
     name="meter",
     doc="an energy meter described by a file of mappings/devices (Carlo Gavazzi, Eastron, ABB ...), Modbus-TCP",
     keys=(
         *common("host", "port", "unit"),
         ROLE,
-        *common("position", "poll_interval_s"),
+        *common("position", "poll_interval_s", "simulator"),
         Key("model", None, text, "the meter file's name (e.g. sdm630) for meters that cannot be probed"),
     ),
     service=service_of,

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from gateway.keys import Key, integer
 from gateway.sources.meter import ModbusDevices
-from gateway.sources.registry import DeviceConfig, DriverSpec, common
+from gateway.sources.registry import DeviceConfig, DriverSpec, common, common_default
 
 MODEL: Final = "sma-native"
 
@@ -32,8 +31,8 @@ SPEC: Final = DriverSpec(
     doc="an SMA inverter over SMA's native Modbus profile (not SunSpec), Modbus-TCP",
     keys=(
         *common("host", "port"),
-        Key("unit", 3, integer(0, 255), "Modbus unit id on the device (SMA: 3)"),
-        *common("position", "poll_interval_s"),
+        common_default("unit", 3),  # SMA's native profile answers at unit 3
+        *common("position", "poll_interval_s", "simulator"),
     ),
     service=lambda d: "pvinverter",
     build=SmaDevices,

@@ -114,9 +114,9 @@ async def test_grid_pv_on_output_and_consumption_add_up() -> None:
         ac_out = [vebus.get("/Ac/Out/L1/P"), None, None]
         for n in range(3):
             on_input = max(0.0, grid[n] - float(ac_in[n]))  # no PV on the input
-            on_output = max(0.0, float(ac_out[n]) + pv_out[n]) if ac_out[n] is not None else 0.0
+            on_output = max(0.0, float(ac_out[n] or 0.0) + pv_out[n])  # PV on output counts on every phase
             assert consumption[n] == pytest.approx(on_input + on_output, abs=3), n
-        assert consumption[1] == pytest.approx(LOADS[1], abs=3)  # L2: the AC-input loads the EM24 sees
+        assert consumption[1] == pytest.approx(LOADS[1] + 500, abs=3)  # L2: AC-input loads + PV-fed loads
         assert (await registers(port, 50, 1052, 2))[1] == 1500  # pvinverter /Ac/Power (int32)
 
 
