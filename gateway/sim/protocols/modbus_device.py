@@ -78,9 +78,17 @@ class ModbusDevice:
         await self.stop()
 
     async def online(self) -> None:
-        """Back, on the same address and port."""
-        if self._server is None:
-            self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        """Back, on the same address and port (waiting up to 2 s while another socket holds it,
+        e.g. a client that got that port number as its own while this one was away)."""
+        for attempt in range(40):
+            if self._server is not None:
+                return
+            try:
+                self._server = await asyncio.start_server(self._serve, self.host, self.port)
+            except OSError:
+                if attempt == 39:
+                    raise
+                await asyncio.sleep(0.05)
 
     @property
     def is_online(self) -> bool:
