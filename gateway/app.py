@@ -24,6 +24,7 @@ from gateway.config import Config
 from gateway.identity import load_or_create_identity
 from gateway.mfd.api import HttpServer
 from gateway.modbus.server import ModbusServer
+from gateway.ops.routes import with_ops_routes
 from gateway.settings import Settings
 from gateway.sources import DRIVERS, build_sources
 from gateway.store import Store
@@ -139,8 +140,14 @@ class Gateway:
             modbus,
         ]
         if c.http is not None:
-            parts.append(Frontend("HTTP", lambda: HttpServer(self.store, self.cmap), c.http.listen))
+            http = lambda: with_ops_routes(HttpServer(self.store, self.cmap), self)  # noqa: E731
+            parts.append(Frontend("HTTP", http, c.http.listen))
         return parts
+
+    @property
+    def running(self) -> bool:
+        """Started and not (being) stopped."""
+        return self._stack is not None
 
     @property
     def modbus(self) -> ModbusServer | None:
