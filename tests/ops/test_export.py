@@ -118,7 +118,12 @@ def test_csv_and_json_tags_are_the_compiled_map(demo: DemoProcess, tmp_path: Pat
     for row, tag in zip(rows, doc["tags"], strict=True):
         assert {k: str(v) for k, v in tag.items()} == row
         r = compiled_row(cmap_, tag["address"])
-        assert (tag["service"], tag["path"], tag["type"], tag["count"]) == (r.service, r.path, r.codec.name, r.codec.width)
+        assert (tag["service"], tag["path"], tag["type"], tag["count"]) == (
+            r.service,
+            r.path,
+            r.codec.name,
+            r.codec.width,
+        )
         assert tag["scale"] == r.scale and tag["access"] == ("W" if r.writable else "R")
         assert r.spec is not None and tag["unit"] == r.spec.unit
     units = {(t["service"], t["unit_id"]) for t in doc["tags"]}
