@@ -18,8 +18,10 @@ from registers import MappingError, compile_mappings, load_default
 from registers.meters import meter_models
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("scan", help="find inverters, meters and datamanagers; print [[device]] tables for them")
+def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "scan", help="find inverters, meters and datamanagers; print [[device]] tables for them", parents=parents
+    )
     p.add_argument("--hosts", metavar="LIST", help="comma-separated addresses, e.g. 192.168.1.20,192.168.1.21")
     p.add_argument("--subnet", metavar="CIDR", help="every address of a network, e.g. 192.168.1.0/24 (at most /20)")
     p.add_argument("--ports", metavar="LIST", default=",".join(map(str, DEFAULT_PORTS)), help="TCP ports to try")
