@@ -237,6 +237,14 @@ examples:
   gx-gateway demo                                    # Modbus 127.0.0.1:5020, HTTP 127.0.0.1:8088
   gx-gateway demo --modbus 127.0.0.1:1502 --http off
   gx-gateway demo --state-dir ./demo-state           # keep settings between runs""",
+    "simulate": """\
+examples:
+  gx-gateway simulate fronius --listen 127.0.0.1:1502
+  gx-gateway simulate solaredge --count 3 --listen 127.0.0.1:0""",
+    "scan": """\
+examples:
+  gx-gateway scan --subnet 192.168.1.0/24                 # ports 502, 1502, 80
+  gx-gateway scan --hosts 192.168.1.20,192.168.1.21 --ports 502,80 > devices.toml""",
     "config-docs": """\
 examples:
   gx-gateway config-docs > docs/config.md""",
@@ -296,14 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", metavar="DIR", help="keep settings here (default: a temporary folder)")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("simulate", help="run SunSpec inverter simulators (Modbus-TCP) until Ctrl-C", parents=parents)
+    p = _add(sub, "simulate", "run SunSpec inverter simulators (Modbus-TCP) until Ctrl-C", parents)
     p.add_argument("kind", choices=sorted(PROFILES), help="which inverter")
     p.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:1502", help="address (port 0 = any free port)")
     p.add_argument("--count", type=int, default=1, help="how many, on consecutive ports (default 1)")
     p.add_argument("--day-s", type=float, default=3600.0, help="seconds of a compressed day (default 3600)")
     p.add_argument("--start-hour", type=float, default=10.0, help="time of day to start at (default 10)")
     p.set_defaults(func=cmd_simulate)
-    scan_cli.add_parser(sub, parents)
+    scan_cli.add_parser(_add(sub, "scan", scan_cli.HELP, parents))
     status.register(sub, parents)
     export.register(sub, parents)
     p = _add(sub, "config-docs", "print the configuration reference (docs/config.md)", parents)

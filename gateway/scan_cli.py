@@ -17,11 +17,11 @@ from gateway.scan import DEFAULT_PORTS, expand_hosts, render, scan, summary
 from registers import MappingError, compile_mappings, load_default
 from registers.meters import meter_models
 
+HELP = "find inverters, meters and datamanagers; print [[device]] tables for them"
 
-def add_parser(sub: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "scan", help="find inverters, meters and datamanagers; print [[device]] tables for them", parents=parents
-    )
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    """The scan command's arguments, on the parser the command line made for it."""
     p.add_argument("--hosts", metavar="LIST", help="comma-separated addresses, e.g. 192.168.1.20,192.168.1.21")
     p.add_argument("--subnet", metavar="CIDR", help="every address of a network, e.g. 192.168.1.0/24 (at most /20)")
     p.add_argument("--ports", metavar="LIST", default=",".join(map(str, DEFAULT_PORTS)), help="TCP ports to try")

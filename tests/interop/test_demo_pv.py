@@ -8,6 +8,7 @@ with one [[device]] pointed at it, the simulator stopped (0x0A within 3 polls) a
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -166,7 +167,7 @@ def test_run_config_with_one_sunspec_device_and_a_simulator_that_stops(tmp_path:
         while not port and time.monotonic() < deadline:
             line = gw.stderr.readline()
             if "Modbus-TCP listening on" in line:
-                port = int(line.rsplit(":", 1)[1])
+                port = int(re.findall(r"\d+", line.rsplit(":", 1)[1])[0])  # text or JSON log lines
         assert port, "no listening line"
 
         def power() -> str:

@@ -28,6 +28,13 @@ METER_KINDS: Final = ("em24", "em540", "et340", "sdm630", "abb-b21", "abb-b23", 
 SOLAR_API: Final = "fronius-solar-api"
 KINDS: Final = (*METER_KINDS, SOLAR_API)
 SUNRISE_H, SUNSET_H = 6.0, 20.0
+SITE_COUNTERS: Final = {
+    "/Ac/Energy/Forward": 1234.5,
+    "/Ac/Energy/Reverse": 210.8,
+    "/Ac/L1/Energy/Forward": 412.3,
+    "/Ac/L2/Energy/Forward": 401.7,
+    "/Ac/L3/Energy/Forward": 420.5,
+}
 
 
 class _Ticking:
@@ -64,6 +71,8 @@ class MeterDeviceSim(_Ticking):
         model = meter_models(load_default())[kind]
         self.sim = MeterSimulator(model, unit=3 if kind == "sma-native" else 1)
         self.store, self.site, self.loads_w = store, site, loads_w
+        if site:  # a meter installed this year: its counters fit the GX's 16-bit per-phase registers too
+            self.sim.set({p: v for p, v in SITE_COUNTERS.items() if any(f.path == p for f in model.fields)})
 
     def tick(self) -> None:
         if self.site:
