@@ -69,15 +69,24 @@ class WriteGate:
         self.store = store
         self.paths = cmap.paths
         self.audit_hooks: list[AuditHook] = []
+        # Modbus/TCP Security: role name -> "read-only" | "read-write". A writer with a role
+        # (a TLS client) may write only when its role maps to read-write.
+        self.roles: dict[str, str] = {}
         self.accepted = 0
         self.refused = 0
 
-    def check(self, service: str, instance: int, changes: Mapping[str, Scalar]) -> dict[str, Scalar]:
+    def check(
+        self, service: str, instance: int, changes: Mapping[str, Scalar], writer: Writer | None = None
+    ) -> dict[str, Scalar]:
         """The changes as owners get them (an enum value as int), or WriteRefused unless every
         change may be written (all or nothing).
 
-        Order as the Modbus spec checks: paths and access first, then values, then the device.
+        Order as the Modbus spec checks: the writer's role, paths and access first, then
+        values, then the device.
         """
+        if writer is not None and writer.role is not None and self.roles.get(writer.role) != "read-write":
+            shown = writer.role or "no role"
+            raise WriteRefused(Refusal.FORBIDDEN, f"{writer}: role {shown!r} may not write")
         specs = self.paths.get(service, {})
         for path in changes:
             spec = specs.get(path)
@@ -109,7 +118,7 @@ class WriteGate:
         """Validate (unless the caller just did, ``checked``), then carry out through the owner."""
         try:
             if not checked:
-                changes = self.check(service, instance, changes)
+                changes = self.check(service, instance, changes, writer)
             try:
                 await self.store.write(service, instance, changes, timeout=timeout)
             except NoDevice as e:
