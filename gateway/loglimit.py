@@ -52,7 +52,9 @@ class Throttle:
         now = self.clock()
         for key in [k for k, n in self.suppressed.items() if n and now >= self._until.get(k, 0.0)]:
             more = self.suppressed.pop(key)
-            self.logger.log(self._level.get(key, logging.INFO), "%s: ... %d more in the last %g s", key, more, self.window_s)
+            self.logger.log(
+                self._level.get(key, logging.INFO), "%s: ... %d more in the last %g s", key, more, self.window_s
+            )
             self._until.pop(key, None)
 
 
@@ -69,7 +71,7 @@ class RepeatFilter(logging.Filter):
         self.dropped: Counter[tuple[str, object]] = Counter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.CRITICAL:
+        if record.levelno >= logging.CRITICAL or getattr(record, "no_limit", False):
             return True
         key = (record.name, record.msg)
         now = self.clock()

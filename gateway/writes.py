@@ -60,8 +60,20 @@ class WriteRefused(Exception):
         self.reason = reason
 
 
-# An audit hook hears every write decision: (writer, service, instance, changes, refusal or None).
-AuditHook = Callable[[Writer, str, int, Mapping[str, Scalar], "WriteRefused | None"], None]
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One write decision: who, what, the values before, and the refusal (None: accepted)."""
+
+    writer: Writer
+    service: str
+    instance: int
+    changes: Mapping[str, Scalar]
+    old: Mapping[str, Scalar]
+    refusal: WriteRefused | None
+
+
+# An audit hook hears every write decision, accepted or refused (gateway/audit.py logs them).
+AuditHook = Callable[[AuditRecord], None]
 
 
 class WriteGate:
@@ -116,6 +128,7 @@ class WriteGate:
         checked: bool = False,
     ) -> None:
         """Validate (unless the caller just did, ``checked``), then carry out through the owner."""
+        old = self._current(service, instance, changes)
         try:
             if not checked:
                 changes = self.check(service, instance, changes, writer)
@@ -129,23 +142,25 @@ class WriteGate:
                 raise WriteRefused(Refusal.TIMEOUT, str(e)) from None
         except WriteRefused as refused:
             self.refused += 1
-            self._audit(writer, service, instance, changes, refused)
+            self._audit(AuditRecord(writer, service, instance, changes, old, refused))
             raise
         self.accepted += 1
-        self._audit(writer, service, instance, changes, None)
+        self._audit(AuditRecord(writer, service, instance, changes, old, None))
 
     def refuse(
         self, writer: Writer, service: str, instance: int, changes: Mapping[str, Scalar], e: WriteRefused
     ) -> None:
         """Record a refusal decided before ``write`` (a frontend's own check failed)."""
         self.refused += 1
-        self._audit(writer, service, instance, changes, e)
+        self._audit(AuditRecord(writer, service, instance, changes, self._current(service, instance, changes), e))
 
-    def _audit(
-        self, writer: Writer, service: str, instance: int, changes: Mapping[str, Scalar], e: WriteRefused | None
-    ) -> None:
+    def _current(self, service: str, instance: int, changes: Mapping[str, Scalar]) -> dict[str, Scalar]:
+        device = self.store.device(service, instance)
+        return {p: device.get(p) for p in changes} if device is not None else {}
+
+    def _audit(self, record: AuditRecord) -> None:
         for hook in self.audit_hooks:
             try:
-                hook(writer, service, instance, changes, e)
+                hook(record)
             except Exception:
                 log.exception("write audit hook failed")

@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.health import Health
+from gateway.mfd.limits import HttpGuard, HttpLimits
 from gateway.store import Device, Reading, Store
 from registers.model import SERVICE_PREFIX, CompiledMap
 
@@ -98,10 +100,18 @@ def make_app(store: Store, cmap: CompiledMap) -> web.Application:
 
 
 class HttpServer:
-    """The JSON API on its own socket (bound here, so the port is known and errors are ours)."""
+    """The JSON API on its own socket (bound here, so the port is known and errors are ours).
+    Its limits and ``/healthz`` live in gateway/mfd/limits.py."""
 
-    def __init__(self, store: Store, cmap: CompiledMap) -> None:
-        self.runner = web.AppRunner(make_app(store, cmap), access_log=None, handle_signals=False)
+    def __init__(
+        self, store: Store, cmap: CompiledMap, limits: HttpLimits | None = None, health: Health | None = None
+    ) -> None:
+        app = make_app(store, cmap)
+        self.guard = HttpGuard(limits or HttpLimits())
+        self.guard.install(app)
+        if health is not None:
+            health.add_route(app)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, **self.guard.limits.server_options())
         self.sock: socket.socket | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -118,13 +128,15 @@ class HttpServer:
             raise
         self.sock = sock
         await self.runner.setup()
-        await web.SockSite(self.runner, sock).start()
+        assert self.runner.server is not None
+        await self.guard.serve(self.runner.server, sock)
 
     @property
     def sockets(self) -> list[tuple[str, int]]:
         return [self.sock.getsockname()[:2]] if self.sock is not None else []
 
     async def stop(self) -> None:
+        await self.guard.close()
         await self.runner.cleanup()
         if self.sock is not None:
             self.sock.close()
