@@ -26,6 +26,7 @@ from gateway.config import (
     parse_listen,
     render_config_docs,
 )
+from gateway import loglimit
 from gateway.derived import gateway_version
 from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS
@@ -105,6 +106,9 @@ def _run_ready(gateway: Gateway) -> None:
     assert gateway.modbus is not None
     host, port = gateway.modbus.sockets[0]
     log.info("Modbus-TCP listening on %s:%d", host, port)
+    for label, server in (("Modbus/TCP Security", gateway.modbus_tls), ("HTTP", gateway.http)):
+        if server is not None:
+            log.info("%s listening on %s:%d", label, *server.sockets[0][:2])
 
 
 def _serve(cmap: CompiledMap, config: Config, on_ready: Callable[[Gateway], None]) -> int:
@@ -206,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.command in ("run", "demo") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    loglimit.install()  # a flood of one kind of event is collapsed, not written line by line
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
