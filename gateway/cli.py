@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gateway import loglimit
 from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.config import (
     Config,
@@ -26,7 +27,6 @@ from gateway.config import (
     parse_listen,
     render_config_docs,
 )
-from gateway import loglimit
 from gateway.derived import gateway_version
 from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS

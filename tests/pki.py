@@ -59,9 +59,13 @@ class Authority:
 
     def issue(self, stem: str, *, role: str | None = None, server: bool = False, expired: bool = False) -> Issued:
         key = _key()
-        start, end = (NOW - dt.timedelta(days=10), NOW - dt.timedelta(days=1)) if expired else (
-            NOW - dt.timedelta(days=1),
-            NOW + dt.timedelta(days=30),
+        start, end = (
+            (NOW - dt.timedelta(days=10), NOW - dt.timedelta(days=1))
+            if expired
+            else (
+                NOW - dt.timedelta(days=1),
+                NOW + dt.timedelta(days=30),
+            )
         )
         builder = (
             x509.CertificateBuilder()

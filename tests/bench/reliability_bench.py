@@ -30,13 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.gateway_process import gateway_process, write_config  # noqa: E402
+from tests.gateway_process import gateway_process, write_config
 
 POLLERS, IDLE, PERIOD_S = 200, 1000, 0.2
 READ = struct.pack(">HHHBBHH", 1, 0, 6, 227, 3, 3, 10)  # vebus 276, registers 3..12
 LOAD_CONFIG = "max_connections = 1400\nmax_per_address = 1400\nidle_timeout_s = 600\n"
 DEVICES = '[setpoints]\ntimeout_s = 0\n[[device]]\ndriver = "simulated"\nservice = "vebus"\ninstance = 276\n'
-
 
 
 def rss_mb(pid: int) -> float:

@@ -71,6 +71,7 @@ async def test_connection_cap_then_served_again(http: HttpServer) -> None:
     r, w = await asyncio.open_connection("127.0.0.1", port(http))
     assert await closed_within(r, 1.0)
     assert http.guard.counts["refused: connection limit"] >= 1
+    w.close()
     for _, hw in held:
         hw.close()
     await asyncio.sleep(0.1)

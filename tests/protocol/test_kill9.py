@@ -12,6 +12,8 @@ import struct
 import time
 from pathlib import Path
 
+import pytest
+
 from gateway.settings import Settings
 from gateway.store import Store
 from registers import CompiledMap
@@ -38,6 +40,7 @@ def loaded(state: Path, cmap: CompiledMap) -> object:
     return store.get("settings", 0, SETPOINT)
 
 
+@pytest.mark.timeout(30 + 5 * ROUNDS)
 def test_kill_9_after_acknowledged_writes_loses_nothing_old_or_new(tmp_path: Path, cmap: CompiledMap) -> None:
     rng = random.Random(11)
     config = write_config(tmp_path, extra="[setpoints]\ntimeout_s = 0", http=False)

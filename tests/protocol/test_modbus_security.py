@@ -136,7 +136,10 @@ def test_role_is_read_from_the_extension(pki: Pki) -> None:
 async def test_a_bad_certificate_file_is_one_line_at_start(tmp_path: Path, cmap: CompiledMap, pki: Pki) -> None:
     base = parse_config({"state_dir": str(tmp_path), "modbus": {"listen": "127.0.0.1:0"}})
     for tls, message in [
-        (TlsConfig(("127.0.0.1", 0), tmp_path / "none.pem", pki.server.key, pki.ca.pem), "modbus.tls.cert: no such file"),
+        (
+            TlsConfig(("127.0.0.1", 0), tmp_path / "none.pem", pki.server.key, pki.ca.pem),
+            "modbus.tls.cert: no such file",
+        ),
         (TlsConfig(("127.0.0.1", 0), pki.server.key, pki.server.key, pki.ca.pem), "modbus.tls.cert/key: cannot use"),
         (TlsConfig(("127.0.0.1", 0), pki.server.cert, pki.server.key, pki.server.key), "modbus.tls.client_ca: cannot"),
     ]:
