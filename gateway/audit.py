@@ -34,5 +34,5 @@ def log_write(r: AuditRecord) -> None:
 
 
 def install(gate: WriteGate) -> None:
-    if log_write not in gate.audit_hooks:
-        gate.audit_hooks.append(log_write)
+    if log_write not in gate.record_hooks:
+        gate.record_hooks.append(log_write)

@@ -81,12 +81,12 @@ class SetpointWatchdog:
 
     async def start(self) -> None:
         if self.timeout_s > 0:
-            self.gate.audit_hooks.append(self.heard)
+            self.gate.record_hooks.append(self.heard)
             self._task = asyncio.create_task(self._run(), name="setpoint watchdog")
 
     async def stop(self) -> None:
-        if self.heard in self.gate.audit_hooks:
-            self.gate.audit_hooks.remove(self.heard)
+        if self.heard in self.gate.record_hooks:
+            self.gate.record_hooks.remove(self.heard)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

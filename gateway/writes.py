@@ -72,8 +72,10 @@ class AuditRecord:
     refusal: WriteRefused | None
 
 
-# An audit hook hears every write decision, accepted or refused (gateway/audit.py logs them).
-AuditHook = Callable[[AuditRecord], None]
+# An audit hook hears every write decision: (writer, service, instance, changes, refusal or None).
+AuditHook = Callable[[Writer, str, int, Mapping[str, Scalar], "WriteRefused | None"], None]
+# A record hook hears the same, with the values before, as one AuditRecord (gateway/audit.py).
+RecordHook = Callable[[AuditRecord], None]
 
 
 class WriteGate:
@@ -81,6 +83,7 @@ class WriteGate:
         self.store = store
         self.paths = cmap.paths
         self.audit_hooks: list[AuditHook] = []
+        self.record_hooks: list[RecordHook] = []
         # Modbus/TCP Security: role name -> "read-only" | "read-write". A writer with a role
         # (a TLS client) may write only when its role maps to read-write.
         self.roles: dict[str, str] = {}
@@ -158,9 +161,14 @@ class WriteGate:
         device = self.store.device(service, instance)
         return {p: device.get(p) for p in changes} if device is not None else {}
 
-    def _audit(self, record: AuditRecord) -> None:
+    def _audit(self, r: AuditRecord) -> None:
         for hook in self.audit_hooks:
             try:
-                hook(record)
+                hook(r.writer, r.service, r.instance, r.changes, r.refusal)
+            except Exception:
+                log.exception("write audit hook failed")
+        for record_hook in self.record_hooks:
+            try:
+                record_hook(r)
             except Exception:
                 log.exception("write audit hook failed")

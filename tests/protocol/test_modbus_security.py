@@ -77,7 +77,7 @@ async def served(rig: Rig, pki: Pki, who: str | None) -> bool:
 async def test_read_write_role_writes_and_read_only_role_only_reads(make_rig: MakeRig, pki: Pki) -> None:
     rig = await tls_rig(make_rig, pki)
     heard: list[AuditRecord] = []
-    rig.server.gate.audit_hooks.append(heard.append)
+    rig.server.gate.record_hooks.append(heard.append)
     monitor = await connect(rig, pki, "monitor")
     assert words(await monitor.request(VEBUS_UNIT, read_pdu(33, 1))) == [3]
     assert await monitor.request(VEBUS_UNIT, WRITE_MODE_OFF) == bytes((0x86, 2))
