@@ -31,6 +31,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/modbus_bench.py
+	$(BIN)/python tests/bench/ws_bench.py
 
 # Minutes, not in `make test`: 50 kill -9 rounds, a memory-flat soak under load, a client
 # that never reads (docs/RELIABILITY.md).

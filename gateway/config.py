@@ -27,13 +27,17 @@ from gateway.keys import (
     folder,
     format_value,
     integer,
+    ipv4_addresses,
     parse_listen,
+    positive,
+    text,
 )
 from gateway.sources import DRIVERS, DeviceConfig, parse_devices
 
 __all__ = [
     "Config",
     "ConfigError",
+    "DiscoveryConfig",
     "HttpConfig",
     "ModbusConfig",
     "SetpointsConfig",
@@ -92,12 +96,24 @@ SETPOINTS: Final = (
         "volatile EMS setpoints not written again within this time revert to a safe value; 0 = never",
     ),
 )
-HTTP: Final = (Key("listen", ("0.0.0.0", 80), parse_listen, "HOST:PORT of the JSON API; no [http] section = no HTTP"),)
+HTTP: Final = (
+    Key("listen", ("0.0.0.0", 80), parse_listen, "HOST:PORT of the MFD app and JSON API; no [http] section = no HTTP"),
+    Key("writes", False, boolean, "accept writes (POST /api/v1/write, the app's controls); false answers 403"),
+    Key("token", "", text, "when set, a write must carry `Authorization: Bearer TOKEN` (else 401)"),
+    Key("allow", (), cidrs, "client networks (CIDR) allowed to write; empty = everyone (reading stays open)"),
+)
+DISCOVERY: Final = (
+    Key("navico", (), ipv4_addresses, "interface addresses to send the Navico MFD announcement on (every 10 s)"),
+    Key("ssdp", (), ipv4_addresses, "interface addresses to announce the app on by SSDP/UPnP"),
+    Key("mdns", (), ipv4_addresses, "interface addresses to announce the app on by mDNS (_http._tcp)"),
+    Key("name", "gx-gateway", text, "the name plotters and browsers show for the app"),
+)
 SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
     "": TOP,
     "modbus": MODBUS,
     "modbus.tls": TLS,
     "http": HTTP,
+    "discovery": DISCOVERY,
     "setpoints": SETPOINTS,
 }
 DEMO_FILE: Final = "demo.toml"  # in the gateway package
@@ -135,6 +151,19 @@ class SetpointsConfig:
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
     listen: tuple[str, int] = HTTP[0].default
+    writes: bool = HTTP[1].default
+    token: str = HTTP[2].default
+    allow: tuple[str, ...] = HTTP[3].default
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryConfig:
+    """Each announcement is off while its list of interfaces is empty."""
+
+    navico: tuple[str, ...] = DISCOVERY[0].default
+    ssdp: tuple[str, ...] = DISCOVERY[1].default
+    mdns: tuple[str, ...] = DISCOVERY[2].default
+    name: str = DISCOVERY[3].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +172,12 @@ class Config:
     modbus: ModbusConfig = field(default_factory=ModbusConfig)
     http: HttpConfig | None = None
     devices: tuple[DeviceConfig, ...] = ()
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     setpoints: SetpointsConfig = field(default_factory=SetpointsConfig)
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    top = check_table("", dict(data), TOP, allow_tables=("modbus", "http", "device", "setpoints"))
+    top = check_table("", dict(data), TOP, allow_tables=("modbus", "http", "device", "discovery", "setpoints"))
     modbus_table = data.get("modbus", {})
     modbus = ModbusConfig(**check_table("modbus", modbus_table, MODBUS, allow_tables=("tls",)))
     if isinstance(modbus_table, dict) and "tls" in modbus_table:
@@ -155,12 +185,16 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         modbus = replace(modbus, tls=tls)
     http = HttpConfig(**check_table("http", data["http"], HTTP)) if "http" in data else None
     devices = parse_devices(data.get("device", []), DRIVERS)
+    discovery = DiscoveryConfig(**check_table("discovery", data.get("discovery", {}), DISCOVERY))
+    if http is None and (discovery.navico or discovery.ssdp or discovery.mdns):
+        raise ConfigError("discovery: announces the web app, so it needs an [http] section")
     setpoints = SetpointsConfig(**check_table("setpoints", data.get("setpoints", {}), SETPOINTS))
     return Config(
         state_dir=top.get("state_dir", TOP[0].default),
         modbus=modbus,
         http=http,
         devices=devices,
+        discovery=discovery,
         setpoints=setpoints,
     )
 
