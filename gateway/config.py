@@ -29,7 +29,6 @@ from gateway.keys import (
     integer,
     ipv4_addresses,
     parse_listen,
-    positive,
     text,
 )
 from gateway.sources import DRIVERS, DeviceConfig, parse_devices

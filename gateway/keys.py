@@ -100,6 +100,8 @@ def file_path(where: str, v: Any) -> Path:
     if not isinstance(v, str) or not v:
         raise ConfigError(f"{where}: expected a file path, got {v!r}")
     return Path(v)
+
+
 def ipv4_addresses(where: str, v: Any) -> tuple[str, ...]:
     """Interface addresses (IPv4), e.g. ["192.168.1.10"]; an empty list switches the feature off."""
     if not isinstance(v, list):

@@ -8,8 +8,9 @@ the process's file descriptors (1024 under systemd) from Modbus. Now:
   ``max_connections`` a newcomer is closed at once; one sweep a second closes connections
   whose request headers are not complete ``header_timeout_s`` after their first byte (or
   after connecting), so a trickle cannot hold a slot.
-- A middleware reads the body before the handler within ``body_timeout_s`` and refuses a
-  declared body above ``max_body_bytes`` with 413. Header lines and fields are limited to
+- The body must arrive within ``body_timeout_s`` of the request (checked by the same sweep,
+  without consuming it: handlers read it as they like); a declared body above
+  ``max_body_bytes`` is refused with 413. Header lines and fields are limited to
   ``max_header_bytes`` and ``max_headers`` by aiohttp's parser (431/400).
 - ``raise_nofile`` lifts the soft RLIMIT_NOFILE to the hard limit (at most 65536) at start,
   and ``http_budget`` caps HTTP connections so Modbus keeps its share of descriptors.
@@ -92,6 +93,8 @@ class Guarded(asyncio.Protocol):
         self.state = NEW
         self.since = time.monotonic()
         self.admitted = False
+        self.body: web.Request | None = None  # a request whose body is still on its way
+        self.body_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's do not subclass it
@@ -158,19 +161,13 @@ class HttpGuard:
         conn = self.connections.get(transport) if transport is not None else None
         if conn is not None:
             conn.state = HANDLING
-        try:
             if request.can_read_body:
-                declared = request.content_length
-                if declared is not None and declared > self.limits.max_body_bytes:
-                    self._count("refused: body too large", f"{declared} bytes")
-                    return web.json_response({"error": "request body too large"}, status=413)
-                try:
-                    await asyncio.wait_for(request.read(), self.limits.body_timeout_s)
-                except TimeoutError:
-                    self._count("closed: body not received in time", f"{self.limits.body_timeout_s:g} s")
-                    if request.transport is not None:
-                        request.transport.close()
-                    return web.json_response({"error": "request body not received in time"}, status=408)
+                conn.body, conn.body_since = request, time.monotonic()
+        try:
+            declared = request.content_length
+            if request.can_read_body and declared is not None and declared > self.limits.max_body_bytes:
+                self._count("refused: body too large", f"{declared} bytes")
+                return web.json_response({"error": "request body too large"}, status=413)
             return await handler(request)
         finally:
             if conn is not None:
@@ -191,13 +188,20 @@ class HttpGuard:
             await self._server.wait_closed()
 
     async def _sweep(self) -> None:
-        period = min(1.0, self.limits.header_timeout_s / 4)
+        period = min(1.0, self.limits.header_timeout_s / 4, self.limits.body_timeout_s / 4)
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
             for transport, conn in list(self.connections.items()):
+                if conn.body is not None and conn.body.content.is_eof():
+                    conn.body = None
                 if conn.state in (NEW, RECEIVING) and now - conn.since > self.limits.header_timeout_s:
-                    self._count("closed: request headers not received in time", f"{self.limits.header_timeout_s:g} s")
-                    self.connections.pop(transport, None)
-                    transport.abort()
+                    cause, limit = "closed: request headers not received in time", self.limits.header_timeout_s
+                elif conn.body is not None and now - conn.body_since > self.limits.body_timeout_s:
+                    cause, limit = "closed: body not received in time", self.limits.body_timeout_s
+                else:
+                    continue
+                self._count(cause, f"{limit:g} s")
+                self.connections.pop(transport, None)
+                transport.abort()
             self.throttle.flush()

@@ -32,7 +32,7 @@ async def http(cmap: CompiledMap) -> AsyncIterator[HttpServer]:
     store.add_device("battery", 512, None, {"/Soc": 81.5})
     health = Health()
     health.sources.append(lambda: ["settings: loaded from its backup"])
-    server = HttpServer(store, cmap, LIMITS, health)
+    server = HttpServer(store, cmap, limits=LIMITS, health=health)
     await server.start("127.0.0.1", 0)
     yield server
     await server.stop()
@@ -87,7 +87,7 @@ async def test_body_and_header_limits(http: HttpServer) -> None:
         async with s.get(f"{base}/api/v1/devices", headers={"X-Big": "y" * 10000}) as resp:
             assert resp.status in (400, 431)
     r, w = await asyncio.open_connection("127.0.0.1", port(http))
-    w.write(b"POST /api/v1/devices HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")  # body stalls
+    w.write(b"POST /api/v1/write HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")  # body stalls
     assert await closed_within(r, 3.0)
     assert http.guard.counts["closed: body not received in time"] == 1
     w.close()

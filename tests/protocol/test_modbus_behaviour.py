@@ -149,6 +149,8 @@ async def test_fc23_refused_when_writes_are_off_or_the_owner_refuses(make_rig: M
     c = await RawClient.connect(refusing.port)
     assert await c.request(VEBUS_UNIT, fc23(33, 1, 33, 1)) == exc(23, 4)
     assert refusing.store.get("vebus", 276, "/Mode") == 3
+
+
 async def test_fc23_is_all_or_nothing(rig: Rig) -> None:
     """A refused read part writes nothing: the client must never believe a write failed that happened."""
     c = await RawClient.connect(rig.port)

@@ -244,6 +244,8 @@ def test_an_empty_config_is_read_only() -> None:
     assert cfg.modbus.writes is False
     assert cfg.modbus.tls is None
     assert load_demo_config().modbus.writes is True  # the demo on loopback keeps them
+
+
 def test_web_writes_are_off_unless_configured_and_on_in_the_demo() -> None:
     http = parse_config({"http": {}}).http
     assert http is not None and http.writes is False and http.token == "" and http.allow == ()
