@@ -162,13 +162,17 @@ class Connection(asyncio.Protocol):
             if pid != 0 or length < 2 or length > 254:
                 self._malformed(out, pid, length)
                 return
-        if out:
-            self._answered(out)
+        if out:  # _answered, inlined: this is the hot path
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+            if not self.requests:
+                self.first_request = self.last_rx
+            self.requests += len(out)
+            self.last_request = self.last_rx
         if pos < n:
             self.buf += data[pos:]
             if pos or not self.frame_started:
                 self.frame_started = self.last_rx
-        else:
+        elif self.frame_started:
             self.frame_started = 0.0
 
     def _answered(self, out: list[bytes]) -> None:
@@ -176,10 +180,10 @@ class Connection(asyncio.Protocol):
             return
         assert self.transport is not None
         self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if not self.requests:
+            self.first_request = self.last_rx
         self.requests += len(out)
         self.last_request = self.last_rx
-        if not self.first_request:
-            self.first_request = self.last_rx
 
     def _malformed(self, out: list[bytes], pid: int, length: int) -> None:
         self._answered(out)
