@@ -3,15 +3,14 @@
 Components register ``warnings`` sources (each returns lines, empty when all is well) and
 ``details`` (counters, watchdog state). A fallback at start (a corrupt or out-of-range
 settings file), a setpoint the watchdog reverted, connections refused for policy: each is
-logged when it happens and stays visible here afterwards.
+logged when it happens and stays visible here afterwards; gateway/ops/health.py adds this
+report to ``/healthz`` (status stays "ok": warnings are for people, not for restarts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-
-from aiohttp import web
 
 WarningSource = Callable[[], list[str]]
 Detail = Callable[[], object]
@@ -27,12 +26,6 @@ class Health:
 
     def report(self) -> dict[str, Any]:
         warnings = self.warnings()
-        body: dict[str, Any] = {"status": "warning" if warnings else "ok", "warnings": warnings}
+        body: dict[str, Any] = {"warnings": warnings}
         body.update({name: detail() for name, detail in self.details.items()})
         return body
-
-    def add_route(self, app: web.Application) -> None:
-        async def healthz(_request: web.Request) -> web.Response:
-            return web.json_response(self.report())
-
-        app.router.add_get("/healthz", healthz)

@@ -16,7 +16,6 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.health import Health
 from gateway.mfd import reads, write
 from gateway.mfd.common import CMAP_KEY, GATE_KEY, STORE_KEY, error
 from gateway.mfd.limits import HttpGuard, HttpLimits
@@ -93,8 +92,7 @@ class HttpServer:
     ``gate`` is the gateway's one write gate (a private one when omitted, for tests of reads);
     ``writes``, ``token`` and ``allow`` are the ``[http]`` guards of POST /api/v1/write;
     ``name`` and ``serial`` describe the gateway to UPnP control points. ``limits`` (connection
-    cap, header/body deadlines, sizes) and ``/healthz`` (``health``) live in gateway/mfd/limits.py
-    and gateway/health.py.
+    cap, header/body deadlines, sizes) are applied by gateway/mfd/limits.py.
     """
 
     def __init__(
@@ -110,15 +108,12 @@ class HttpServer:
         name: str = "gx-gateway",
         serial: Callable[[], str] = lambda: "000000000000",
         limits: HttpLimits | None = None,
-        health: Health | None = None,
     ) -> None:
         self.hub = WebSocketHub(store, send_timeout_s=ws_send_timeout_s)
         guard = WriteGuard(writes=writes, token=token, allow=tuple(allow))
         app = make_app(store, cmap, gate or WriteGate(store, cmap), guard, self.hub, name, serial)
         self.guard = HttpGuard(limits or HttpLimits())
         self.guard.install(app)
-        if health is not None:
-            health.add_route(app)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False, **self.guard.limits.server_options())
         self.sock: socket.socket | None = None
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.health import Health
 from gateway.mfd.api import HttpServer
 from gateway.mfd.limits import HttpLimits, http_budget, raise_nofile
 from gateway.store import Store
@@ -30,9 +29,7 @@ LIMITS = HttpLimits(max_connections=20, header_timeout_s=0.5, body_timeout_s=0.5
 async def http(cmap: CompiledMap) -> AsyncIterator[HttpServer]:
     store = Store()
     store.add_device("battery", 512, None, {"/Soc": 81.5})
-    health = Health()
-    health.sources.append(lambda: ["settings: loaded from its backup"])
-    server = HttpServer(store, cmap, limits=LIMITS, health=health)
+    server = HttpServer(store, cmap, limits=LIMITS)
     await server.start("127.0.0.1", 0)
     yield server
     await server.stop()
@@ -91,16 +88,6 @@ async def test_body_and_header_limits(http: HttpServer) -> None:
     assert await closed_within(r, 3.0)
     assert http.guard.counts["closed: body not received in time"] == 1
     w.close()
-
-
-async def test_healthz_lists_the_warnings(http: HttpServer) -> None:
-    async with (
-        aiohttp.ClientSession() as s,
-        s.get(f"http://127.0.0.1:{port(http)}/healthz") as resp,
-    ):
-        body = await resp.json()
-    assert body["status"] == "warning"
-    assert body["warnings"] == ["settings: loaded from its backup"]
 
 
 def test_fd_budget_keeps_modbus_share() -> None:

@@ -9,6 +9,7 @@ import json
 import logging
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from gateway import audit
@@ -55,13 +56,21 @@ def test_out_of_range_settings_without_backup_give_the_defaults(tmp_path: Path, 
 
 async def test_a_settings_fallback_is_on_the_health_page(tmp_path: Path, cmap: CompiledMap) -> None:
     (tmp_path / "settings.json").write_text("[" * 100_000)
-    config = parse_config({"state_dir": str(tmp_path), "modbus": {"listen": "127.0.0.1:0"}})
+    config = parse_config(
+        {"state_dir": str(tmp_path), "modbus": {"listen": "127.0.0.1:0"}, "http": {"listen": "127.0.0.1:0"}}
+    )
     gw = Gateway(cmap, config)
     await gw.start()
     try:
-        warnings = gw.guards.health.report()["warnings"]
+        assert gw.http is not None
+        url = f"http://127.0.0.1:{gw.http.sockets[0][1]}/healthz"
+        async with aiohttp.ClientSession() as s, s.get(url) as resp:
+            body = await resp.json()
+        assert resp.status == 200 and body["status"] == "ok"  # a warning, not a reason to restart
+        warnings = body["warnings"]
         assert any("settings.json corrupt (nested too deeply)" in w for w in warnings), warnings
         assert "settings: loaded from the defaults" in warnings
+        assert body["connections"]["modbus"]["open"] == 0
     finally:
         await gw.stop()
 
