@@ -65,6 +65,8 @@ async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> No
         "SunSpecSource",
         "ModbusDevices",  # the EM24 grid meter (driver meter)
         "FroniusSource",  # the Fronius read over the Solar API
+        "Guards",
+        "SetpointWatchdog",
         "Frontend",
         "Frontend",
         "Discovery",
