@@ -24,6 +24,7 @@ lint: $(STAMP)
 # Regenerate committed artifacts (tests fail when they drift).
 docs: $(STAMP)
 	$(BIN)/gx-gateway registers --format md > docs/registers.md
+	$(BIN)/gx-gateway pgns > docs/pgns.md
 	$(BIN)/gx-gateway config-docs > docs/config.md
 
 demo: $(STAMP)

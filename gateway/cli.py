@@ -1,4 +1,4 @@
-"""Command line: ``gx-gateway check | registers | run | demo | config-docs``.
+"""Command line: ``gx-gateway check | registers | pgns | run | demo | config-docs``.
 
 ``demo`` is ``run`` with the packaged demo.toml (flags override its keys) and a friendlier
 ready-banner; everything between loading the config and that banner is the same code.
@@ -29,6 +29,7 @@ from gateway.config import (
 from gateway.derived import gateway_version
 from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS
+from registers.docs_n2k import render_pgns_markdown
 
 log = logging.getLogger("gx-gateway")
 
@@ -48,9 +49,23 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     ms = (time.perf_counter() - t0) * 1000
     n = cmap.modbus.register_count
+    n2k = [d for devices in cmap.n2k.values() for d in devices]
+    pgns = sum(len(d.pgns) for d in n2k)
     print(
-        f"ok: {len(cmap.modbus.tables)} services, {n} registers, {len(cmap.lookups)} lookups, compiled in {ms:.0f} ms"
+        f"ok: {len(cmap.modbus.tables)} services, {n} registers, {len(cmap.lookups)} lookups, "
+        f"{len(n2k)} NMEA 2000 device kinds sending {pgns} PGNs (samples checked), compiled in {ms:.0f} ms"
     )
+    return 0
+
+
+def cmd_pgns(args: argparse.Namespace) -> int:
+    try:
+        cmap = _load(args.mappings)
+    except MappingError as e:
+        for p in e.problems:
+            print(p, file=sys.stderr)
+        return 1
+    sys.stdout.write(render_pgns_markdown(cmap))
     return 0
 
 
@@ -183,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=sorted(RENDERERS), default="csv")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_registers)
+    p = sub.add_parser("pgns", help="print the NMEA 2000 PGN map as Markdown (docs/pgns.md)")
+    p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
+    p.set_defaults(func=cmd_pgns)
     p = sub.add_parser("run", help="run the gateway from a TOML config file (docs/config.md)")
     p.add_argument("--config", metavar="FILE", required=True)
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")

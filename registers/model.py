@@ -200,7 +200,8 @@ class CompiledMap:
     paths: Mapping[str, Mapping[str, PathSpec]]  # service type -> path -> meaning
     modbus: ModbusMap
     lookups: Mapping[str, Lookup]
-    n2k: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))  # filled by the N2K compiler
+    # service type -> its virtual NMEA 2000 devices (registers.n2k.N2kDeviceSpec), from mappings/n2k
+    n2k: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))
     devices: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))  # filled by device compilers
 
     def path(self, service: str, path: str) -> PathSpec | None:

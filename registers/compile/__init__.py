@@ -2,8 +2,9 @@
 
 Pure and deterministic: files in, CompiledMap or MappingError (with *all* problems) out.
 Shared machinery (CSV reading, the rule book) and one compiler per mapping kind:
-``lookups.py`` (enums), ``modbus.py`` (the served register list, unit ids) and ``paths.py``
-(what each path means, shared by every kind).
+``lookups.py`` (enums), ``modbus.py`` (the served register list, unit ids), ``paths.py``
+(what each path means, shared by every kind) and ``n2k.py`` (NMEA 2000 PGN field specs,
+with ``n2k_samples.py`` checking each mapping's samples through the nmea2000 decoder).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from registers.compile.lookups import compile_lookups
 from registers.compile.modbus import compile_modbus
+from registers.compile.n2k import compile_n2k
+from registers.compile.n2k_samples import check_samples
 from registers.compile.rules import RULES, MappingError, Problem, Problems
 from registers.model import CompiledMap, frozen_map
 
@@ -30,12 +33,16 @@ def compile_mappings(root: Path | str, shown_root: str | None = None) -> Compile
 
     lookups = compile_lookups(root / "lookups", shown, problems)
     modbus, paths = compile_modbus(root, shown, lookups, problems)
+    n2k = compile_n2k(root, shown, paths, problems)
+    if not problems:
+        check_samples(root, shown, n2k, problems)
     if problems:
         raise MappingError(problems.sorted())
     return CompiledMap(
         paths=frozen_map({name: frozen_map(specs) for name, specs in paths.items()}),
         modbus=modbus,
         lookups=frozen_map(lookups),
+        n2k=frozen_map(n2k),
     )
 
 
