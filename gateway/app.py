@@ -1,7 +1,7 @@
 """Assembles the gateway from its config as an ordered list of components, and runs it.
 
 Order: the Store first (created with the Gateway), then settings, the system service, one
-component per device driver, the Modbus frontend, the HTTP frontend. They start in that
+component per device driver, the Modbus frontend, the NMEA 2000 frontend, the HTTP frontend. They start in that
 order on one ``AsyncExitStack`` and stop in reverse, so frontends close before the sources
 go and pending settings are saved last. Start-up fails fast with one line (port in use,
 unwritable state_dir); Ctrl-C and SIGTERM stop cleanly within a second.
@@ -21,9 +21,11 @@ from typing import Generic, Protocol, TypeVar
 
 from gateway.components import Component, StartupError, start_all
 from gateway.config import Config
+from gateway.derived import gateway_version
 from gateway.identity import load_or_create_identity
 from gateway.mfd.api import HttpServer
 from gateway.modbus.server import ModbusServer
+from gateway.n2k import N2kFrontend, N2kSettings
 from gateway.settings import Settings
 from gateway.sources import DRIVERS, build_sources
 from gateway.store import Store
@@ -138,9 +140,22 @@ class Gateway:
             *build_sources(self.store, c.devices, DRIVERS),
             modbus,
         ]
+        if c.n2k is not None:
+            parts.append(self._n2k(c))
         if c.http is not None:
             parts.append(Frontend("HTTP", lambda: HttpServer(self.store, self.cmap), c.http.listen))
         return parts
+
+    def _n2k(self, c: Config) -> N2kFrontend:
+        assert c.n2k is not None
+        n = c.n2k
+        settings = N2kSettings(n.interface, n.unique_number_base or None, n.max_bus_load, n.stale_s)
+        serial = lambda: load_or_create_identity(c.state_dir).serial  # noqa: E731 - the persisted identity
+        return N2kFrontend(self.store, self.cmap, settings, c.state_dir, serial, gateway_version())
+
+    @property
+    def n2k(self) -> N2kFrontend | None:
+        return next((p for p in self.components if isinstance(p, N2kFrontend)), None)
 
     @property
     def modbus(self) -> ModbusServer | None:

@@ -21,8 +21,10 @@ from gateway.config import (
     Config,
     ConfigError,
     HttpConfig,
+    N2kConfig,
     load_config,
     load_demo_config,
+    parse_interface_key,
     parse_listen,
     render_config_docs,
 )
@@ -111,6 +113,8 @@ def _demo_ready(gateway: Gateway) -> None:
     if gateway.http is not None:
         h_host, h_port = gateway.http.sockets[0]
         print(f"  JSON API    http://{h_host}:{h_port}/api/v1/devices")
+    if gateway.n2k is not None:
+        print(f"  NMEA 2000   {gateway.n2k.settings.interface} (PGN map: docs/pgns.md)")
     print("Devices:")
     print("\n".join(unit_table(gateway)))
     print(DEMO_HINTS.format(host=host, port=port), flush=True)
@@ -162,6 +166,11 @@ def demo_config(args: argparse.Namespace, state_dir: Path) -> Config:
     if args.modbus is not None:
         modbus = dataclasses.replace(config.modbus, listen=parse_listen("--modbus", args.modbus))
         config = dataclasses.replace(config, modbus=modbus)
+    if args.n2k == "off":
+        config = dataclasses.replace(config, n2k=None)
+    elif args.n2k is not None:
+        n2k = dataclasses.replace(config.n2k or N2kConfig(), interface=parse_interface_key("--n2k", args.n2k))
+        config = dataclasses.replace(config, n2k=n2k)
     if args.http == "off":
         config = dataclasses.replace(config, http=None)
     elif args.http is not None:
@@ -210,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--modbus", metavar="HOST:PORT", help="Modbus-TCP address (default: demo.toml's [modbus] listen)")
     p.add_argument("--http", metavar="HOST:PORT", help="JSON API address or off (default: demo.toml's [http] listen)")
+    p.add_argument(
+        "--n2k", metavar="SPEC", help="NMEA 2000 out: socketcan:can0, yden:HOST:PORT, candump:FILE, ... or off"
+    )
     p.add_argument("--state-dir", metavar="DIR", help="keep settings here (default: a temporary folder)")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_demo)

@@ -28,9 +28,20 @@ from gateway.keys import (
     parse_listen,
     positive,
 )
+from gateway.n2k.transport import parse_interface
 from gateway.sources import DRIVERS, DeviceConfig, parse_devices
 
-__all__ = ["Config", "ConfigError", "HttpConfig", "ModbusConfig", "load_config", "parse_config", "parse_listen"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "HttpConfig",
+    "ModbusConfig",
+    "N2kConfig",
+    "load_config",
+    "parse_config",
+    "parse_interface_key",
+    "parse_listen",
+]
 
 TOP: Final = (Key("state_dir", Path("/var/lib/gx-gateway"), folder, "settings and identities"),)
 MODBUS: Final = (
@@ -47,7 +58,42 @@ MODBUS: Final = (
     ),
 )
 HTTP: Final = (Key("listen", ("0.0.0.0", 80), parse_listen, "HOST:PORT of the JSON API; no [http] section = no HTTP"),)
-SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {"": TOP, "modbus": MODBUS, "http": HTTP}
+
+
+def parse_interface_key(where: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise ConfigError(f"{where}: expected a string like socketcan:can0, got {v!r}")
+    try:
+        parse_interface(where, v)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return v
+
+
+def _ratio(where: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.01 <= v <= 1.0:
+        raise ConfigError(f"{where}: expected a fraction 0.01..1.0 of the bus, got {v!r}")
+    return float(v)
+
+
+N2K: Final = (
+    Key(
+        "interface",
+        "socketcan:can0",
+        parse_interface_key,
+        "socketcan:IFACE, yden:HOST:PORT (Yacht Devices RAW), actisense:DEVICE (NGT-1), candump:PATH, virtual:NAME;"
+        " no [n2k] section = no NMEA 2000",
+    ),
+    Key(
+        "unique_number_base",
+        0,
+        integer(0, (1 << 21) - 256),
+        "first NAME unique number of this gateway's block of 256; 0 = derived from the gateway serial",
+    ),
+    Key("max_bus_load", 0.3, _ratio, "cap on the planned bus load (of 250 kbit/s); over it, intervals stretch"),
+    Key("stale_s", 10.0, positive, "a PGN stops when a required value was not published for this long"),
+)
+SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {"": TOP, "modbus": MODBUS, "http": HTTP, "n2k": N2K}
 DEMO_FILE: Final = "demo.toml"  # in the gateway package
 # What the `demo` command sets itself rather than reading from demo.toml.
 DEMO_COMMAND: Final = {"state_dir": "a temporary folder (or --state-dir)"}
@@ -69,19 +115,29 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class N2kConfig:
+    interface: str = N2K[0].default
+    unique_number_base: int = N2K[1].default
+    max_bus_load: float = N2K[2].default
+    stale_s: float = N2K[3].default
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     state_dir: Path | None = TOP[0].default
     modbus: ModbusConfig = field(default_factory=ModbusConfig)
     http: HttpConfig | None = None
+    n2k: N2kConfig | None = None
     devices: tuple[DeviceConfig, ...] = ()
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    top = check_table("", dict(data), TOP, allow_tables=("modbus", "http", "device"))
+    top = check_table("", dict(data), TOP, allow_tables=("modbus", "http", "device", "n2k"))
     modbus = ModbusConfig(**check_table("modbus", data.get("modbus", {}), MODBUS))
     http = HttpConfig(**check_table("http", data["http"], HTTP)) if "http" in data else None
     devices = parse_devices(data.get("device", []), DRIVERS)
-    return Config(state_dir=top.get("state_dir", TOP[0].default), modbus=modbus, http=http, devices=devices)
+    n2k = N2kConfig(**check_table("n2k", data["n2k"], N2K)) if "n2k" in data else None
+    return Config(state_dir=top.get("state_dir", TOP[0].default), modbus=modbus, http=http, devices=devices, n2k=n2k)
 
 
 def _parse_toml(text: str, origin: object) -> dict[str, Any]:
@@ -121,7 +177,7 @@ def render_config_docs() -> str:
         "`gx-gateway run --config FILE` reads one TOML file. Unknown keys and bad values are refused",
         "with a one-line message naming the key. `gx-gateway demo` needs no file: it runs the packaged",
         "`demo.toml` (shown at the end; its values are the demo column) the same way, and its flags",
-        "(`--modbus`, `--http HOST:PORT|off`, `--state-dir`) override those keys.",
+        "(`--modbus`, `--http HOST:PORT|off`, `--n2k SPEC|off`, `--state-dir`) override those keys.",
     ]
     for section, keys in SECTIONS.items():
         title = "top level" if not section else f"[{section}]"
