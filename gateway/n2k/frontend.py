@@ -91,6 +91,9 @@ class N2kFrontend:
         self._unsubscribe: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.gateway_device: VirtualDevice | None = None
+        self._all: list[VirtualDevice] | None = None
+        self._dirty = True  # a device event may have moved a claim or heartbeat deadline
+        self._next_device = 0.0
         self.serial_number = ""
         self.link: Link | None = None
         self.assignments: Assignments | None = None
@@ -108,6 +111,7 @@ class N2kFrontend:
         self.link.start()
         with contextlib.suppress(TimeoutError):  # a claim starts with a request for others' claims
             await asyncio.wait_for(self.link.opened.wait(), 0.5)
+        self._all = None
         self.gateway_device = self._virtual("gateway", "gateway", 120, 130, "gx-gateway", "gx-gateway", {})
         self.gateway_device.start(self._now_ms())
         self._unsubscribe = self.store.subscribe(self)
@@ -159,11 +163,14 @@ class N2kFrontend:
                 heapq.heappush(self._heap, (job.due, self._seq, job))
         if node.devices:
             self.nodes[device.key] = node
+            self._all = None
+            self._dirty = True
             self._replan()
             self._wake.set()
 
     def device_removed(self, device: Device) -> None:
         node = self.nodes.pop(device.key, None)
+        self._all = None
         if node is not None:
             for job in node.jobs:
                 job.cancelled = True
@@ -209,8 +216,10 @@ class N2kFrontend:
         return self.assignments.update(key, **changes)
 
     def virtual_devices(self) -> list[VirtualDevice]:
-        own = [self.gateway_device] if self.gateway_device is not None else []
-        return own + [vd for node in self.nodes.values() for vd in node.devices]
+        if self._all is None:  # rebuilt when devices come and go, not per scheduler pass
+            own = [self.gateway_device] if self.gateway_device is not None else []
+            self._all = own + [vd for node in self.nodes.values() for vd in node.devices]
+        return self._all
 
     def _transmitted(self) -> list[int]:
         return sorted(
@@ -231,6 +240,7 @@ class N2kFrontend:
         sent = self.link.send(frame)
         if frame[1] == 60928 and frame[2] != 254:  # our own claims reach our other devices too
             name = int.from_bytes(frame[4][:8], "little")
+            self._dirty = True
             for vd in self.virtual_devices():
                 if vd.name != name:
                     vd.on_claim(self._now_ms(), frame[2], name)
@@ -264,10 +274,18 @@ class N2kFrontend:
         while True:
             now = self._clock()
             now_ms = int(now * 1000)
-            for vd in self.virtual_devices():
-                deadline = vd.deadline_ms
-                if deadline is not None and deadline <= now_ms:
-                    vd.tick(now_ms)
+            if self._dirty or now >= self._next_device:  # claims and heartbeats, when one is due
+                self._dirty = False
+                next_device = now + 1.0
+                for vd in self.virtual_devices():
+                    deadline = vd.deadline_ms
+                    if deadline is not None and deadline <= now_ms:
+                        vd.tick(now_ms)
+                        deadline = vd.deadline_ms
+                    if deadline is not None and deadline / 1000 < next_device:
+                        next_device = deadline / 1000
+                self._next_device = next_device
+            next_device = self._next_device
             while self._heap and self._heap[0][0] <= now:
                 _, seq, job = heapq.heappop(self._heap)
                 if job.cancelled:
@@ -275,8 +293,7 @@ class N2kFrontend:
                 self._send_job(job, now)
                 job.due = max(job.due + job.interval_s, now)
                 heapq.heappush(self._heap, (job.due, seq, job))
-            deadlines = [d / 1000 for vd in self.virtual_devices() if (d := vd.deadline_ms) is not None]
-            wake = min([now + 1.0, *deadlines, *(self._heap[0][0] for _ in range(1) if self._heap)])
+            wake = min(next_device, self._heap[0][0]) if self._heap else next_device
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, wake - self._clock()))
@@ -304,6 +321,7 @@ class N2kFrontend:
             for vd in self.virtual_devices():
                 if vd.address == dst:
                     vd.on_command(payload, src, now_ms)
+        self._dirty = True
         self._wake.set()
 
     # --- budget --------------------------------------------------------------------------
