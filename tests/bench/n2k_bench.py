@@ -47,7 +47,7 @@ def bench_encode() -> list[tuple[str, int, float]]:
         readings = device.values
         cutoff = time.monotonic() - 10
 
-        def get(path: str, readings: dict = readings) -> object:  # type: ignore[type-arg]
+        def get(path: str, readings: dict = readings, cutoff: float = cutoff) -> object:  # type: ignore[type-arg]
             r = readings.get(path)
             return r.value if r is not None and r.valid and r.last_seen >= cutoff else None
 
