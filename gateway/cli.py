@@ -20,6 +20,7 @@ from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.config import (
     Config,
     ConfigError,
+    DiscoveryConfig,
     HttpConfig,
     N2kConfig,
     load_config,
@@ -112,7 +113,8 @@ def _demo_ready(gateway: Gateway) -> None:
     print(f"  Modbus-TCP  {host}:{port}")
     if gateway.http is not None:
         h_host, h_port = gateway.http.sockets[0]
-        print(f"  JSON API    http://{h_host}:{h_port}/api/v1/devices")
+        print(f"  MFD app     http://{h_host}:{h_port}/")
+        print(f"  JSON API    http://{h_host}:{h_port}/api/v1/devices  (OpenAPI: /api/v1/openapi.json)")
     if gateway.n2k is not None:
         print(f"  NMEA 2000   {gateway.n2k.settings.interface} (PGN map: docs/pgns.md)")
     print("Devices:")
@@ -171,10 +173,11 @@ def demo_config(args: argparse.Namespace, state_dir: Path) -> Config:
     elif args.n2k is not None:
         n2k = dataclasses.replace(config.n2k or N2kConfig(), interface=parse_interface_key("--n2k", args.n2k))
         config = dataclasses.replace(config, n2k=n2k)
-    if args.http == "off":
-        config = dataclasses.replace(config, http=None)
+    if args.http == "off":  # no web app, so nothing to announce either
+        config = dataclasses.replace(config, http=None, discovery=DiscoveryConfig())
     elif args.http is not None:
-        config = dataclasses.replace(config, http=HttpConfig(listen=parse_listen("--http", args.http)))
+        http = dataclasses.replace(config.http or HttpConfig(), listen=parse_listen("--http", args.http))
+        config = dataclasses.replace(config, http=http)
     return config
 
 

@@ -25,8 +25,10 @@ from gateway.keys import (
     folder,
     format_value,
     integer,
+    ipv4_addresses,
     parse_listen,
     positive,
+    text,
 )
 from gateway.n2k.transport import parse_interface
 from gateway.sources import DRIVERS, DeviceConfig, parse_devices
@@ -34,6 +36,7 @@ from gateway.sources import DRIVERS, DeviceConfig, parse_devices
 __all__ = [
     "Config",
     "ConfigError",
+    "DiscoveryConfig",
     "HttpConfig",
     "ModbusConfig",
     "N2kConfig",
@@ -57,7 +60,18 @@ MODBUS: Final = (
         'an invalid value reads as 0, as on a GX; "sentinel" = the type\'s not-available value (e.g. 0xFFFF)',
     ),
 )
-HTTP: Final = (Key("listen", ("0.0.0.0", 80), parse_listen, "HOST:PORT of the JSON API; no [http] section = no HTTP"),)
+HTTP: Final = (
+    Key("listen", ("0.0.0.0", 80), parse_listen, "HOST:PORT of the MFD app and JSON API; no [http] section = no HTTP"),
+    Key("writes", False, boolean, "accept writes (POST /api/v1/write, the app's controls); false answers 403"),
+    Key("token", "", text, "when set, a write must carry `Authorization: Bearer TOKEN` (else 401)"),
+    Key("allow", (), cidrs, "client networks (CIDR) allowed to write; empty = everyone (reading stays open)"),
+)
+DISCOVERY: Final = (
+    Key("navico", (), ipv4_addresses, "interface addresses to send the Navico MFD announcement on (every 10 s)"),
+    Key("ssdp", (), ipv4_addresses, "interface addresses to announce the app on by SSDP/UPnP"),
+    Key("mdns", (), ipv4_addresses, "interface addresses to announce the app on by mDNS (_http._tcp)"),
+    Key("name", "gx-gateway", text, "the name plotters and browsers show for the app"),
+)
 
 
 def parse_interface_key(where: str, v: Any) -> str:
@@ -93,7 +107,13 @@ N2K: Final = (
     Key("max_bus_load", 0.3, _ratio, "cap on the planned bus load (of 250 kbit/s); over it, intervals stretch"),
     Key("stale_s", 10.0, positive, "a PGN stops when a required value was not published for this long"),
 )
-SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {"": TOP, "modbus": MODBUS, "http": HTTP, "n2k": N2K}
+SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
+    "": TOP,
+    "modbus": MODBUS,
+    "http": HTTP,
+    "discovery": DISCOVERY,
+    "n2k": N2K,
+}
 DEMO_FILE: Final = "demo.toml"  # in the gateway package
 # What the `demo` command sets itself rather than reading from demo.toml.
 DEMO_COMMAND: Final = {"state_dir": "a temporary folder (or --state-dir)"}
@@ -112,6 +132,19 @@ class ModbusConfig:
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
     listen: tuple[str, int] = HTTP[0].default
+    writes: bool = HTTP[1].default
+    token: str = HTTP[2].default
+    allow: tuple[str, ...] = HTTP[3].default
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryConfig:
+    """Each announcement is off while its list of interfaces is empty."""
+
+    navico: tuple[str, ...] = DISCOVERY[0].default
+    ssdp: tuple[str, ...] = DISCOVERY[1].default
+    mdns: tuple[str, ...] = DISCOVERY[2].default
+    name: str = DISCOVERY[3].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +160,27 @@ class Config:
     state_dir: Path | None = TOP[0].default
     modbus: ModbusConfig = field(default_factory=ModbusConfig)
     http: HttpConfig | None = None
-    n2k: N2kConfig | None = None
     devices: tuple[DeviceConfig, ...] = ()
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    n2k: N2kConfig | None = None
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    top = check_table("", dict(data), TOP, allow_tables=("modbus", "http", "device", "n2k"))
+    top = check_table("", dict(data), TOP, allow_tables=("modbus", "http", "device", "discovery", "n2k"))
     modbus = ModbusConfig(**check_table("modbus", data.get("modbus", {}), MODBUS))
     http = HttpConfig(**check_table("http", data["http"], HTTP)) if "http" in data else None
     devices = parse_devices(data.get("device", []), DRIVERS)
-    n2k = N2kConfig(**check_table("n2k", data["n2k"], N2K)) if "n2k" in data else None
-    return Config(state_dir=top.get("state_dir", TOP[0].default), modbus=modbus, http=http, devices=devices, n2k=n2k)
+    discovery = DiscoveryConfig(**check_table("discovery", data.get("discovery", {}), DISCOVERY))
+    if http is None and (discovery.navico or discovery.ssdp or discovery.mdns):
+        raise ConfigError("discovery: announces the web app, so it needs an [http] section")
+    return Config(
+        state_dir=top.get("state_dir", TOP[0].default),
+        modbus=modbus,
+        http=http,
+        devices=devices,
+        discovery=discovery,
+        n2k=N2kConfig(**check_table("n2k", data["n2k"], N2K)) if "n2k" in data else None,
+    )
 
 
 def _parse_toml(text: str, origin: object) -> dict[str, Any]:
