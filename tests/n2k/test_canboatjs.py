@@ -6,17 +6,17 @@ offset applied to the sentinel), a known disagreement between the decoders."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from gateway.n2k.transport import CandumpFile
 from tests.helpers import need_interop
-from tests.n2k.rig import full_store, frontend, wait_for
+from tests.n2k.rig import frontend, full_store, wait_for
 
 pytestmark = pytest.mark.interop
 
@@ -38,8 +38,9 @@ async def test_canboatjs_reads_what_the_gateway_writes(tmp_path: Path) -> None:
         assert await wait_for(lambda: log.exists() and "#" in log.read_text() and _all_sent(fe), timeout=8.0, step=0.5)
     finally:
         await fe.stop()
-    out = subprocess.run([exe], stdin=log.open(), capture_output=True, text=True, timeout=60)
-    decoded = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    proc = await asyncio.create_subprocess_exec(exe, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    stdout, _ = await asyncio.wait_for(proc.communicate(log.read_bytes()), 60)
+    decoded = [json.loads(line) for line in stdout.decode().splitlines() if line.startswith("{")]
     by = {(m["src"], m["pgn"]): m["fields"] for m in decoded}
     address = {vd.key: vd.address for vd in fe.virtual_devices()}
     battery = by[(address["battery/512/battery"], 127508)]
