@@ -18,7 +18,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.components import Component, StartupError, start_all
 from gateway.config import Config
@@ -159,6 +159,7 @@ class Gateway:
                     allow=h.allow,
                     name=d.name,
                     serial=serial,
+                    n2k_status=self._n2k_status if c.n2k is not None else None,
                 ),
                 h.listen,
             )
@@ -174,6 +175,9 @@ class Gateway:
         settings = N2kSettings(n.interface, n.unique_number_base or None, n.max_bus_load, n.stale_s)
         serial = lambda: load_or_create_identity(c.state_dir).serial  # noqa: E731 - the persisted identity
         return N2kFrontend(self.store, self.cmap, settings, c.state_dir, serial, gateway_version())
+
+    def _n2k_status(self) -> dict[str, Any]:
+        return self.n2k.stats() if self.n2k is not None else {}
 
     @property
     def n2k(self) -> N2kFrontend | None:
