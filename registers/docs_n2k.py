@@ -68,6 +68,16 @@ def render_pgns_markdown(cmap: CompiledMap) -> str:
         "",
         f"PGNs sent: {', '.join(str(p) for p in pgns)}.",
         "",
+        "Checked with two decoders: every mapping's samples and the tests decode with the `nmea2000`",
+        "package (canboat's database); a demo log also decodes with Signal K's canboatjs",
+        "(`analyzerjs`). They agree on every field sent except one: J1939 AC power PGNs (650xx)",
+        "leave `apparentPower` not available, which canboatjs shows as -2000000001 (its offset",
+        "applied to the sentinel) and the nmea2000 decoder as null. 127503/127504 carry the same",
+        "AC values without that ambiguity.",
+        "",
+        "Device functions are canboat's (DEVICE_FUNCTION, class 35): the inverter/charger's AC",
+        'output device is 154 "AC Output" and its AC input device 153 "AC Mains (Utility/Shore)".',
+        "",
         "## Virtual devices",
     ]
     for d in devices:

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.n2k.assignments import Assigned, Assignments, unique_base_from_serial
-from gateway.n2k.budget import BITS_PER_FRAME, BUS_BITS_PER_S, frames_of
-from gateway.n2k.device import HEARTBEAT_MS, VirtualDevice
+from gateway.n2k.budget import budget_report, frames_of, stretch_for
+from gateway.n2k.device import VirtualDevice
 from gateway.n2k.link import Link
 from gateway.n2k.transport import Frame, Transport, parse_interface
 from gateway.store import Device, Store
@@ -107,14 +107,13 @@ class N2kFrontend:
         base = s.unique_number_base if s.unique_number_base is not None else unique_base_from_serial(self.serial_number)
         self.assignments = Assignments(self.state_dir, base)
         self.assignments.load()
-        self.link = Link(transport, self._on_frame)
-        self.link.start()
-        with contextlib.suppress(TimeoutError):  # a claim starts with a request for others' claims
-            await asyncio.wait_for(self.link.opened.wait(), 0.5)
         self._all = None
         self.gateway_device = self._virtual("gateway", "gateway", 120, 130, "gx-gateway", "gx-gateway", {})
-        self.gateway_device.start(self._now_ms())
-        self._unsubscribe = self.store.subscribe(self)
+        self._unsubscribe = self.store.subscribe(self)  # the devices there now; they claim once the bus is up
+        self.link = Link(transport, self._on_frame, self._on_up)
+        self.link.start()
+        with contextlib.suppress(TimeoutError):  # a short wait, so a present bus starts at once
+            await asyncio.wait_for(self.link.opened.wait(), 0.5)
         self._task = asyncio.create_task(self._run(), name="n2k scheduler")
         st = self.stats()
         log.info(
@@ -153,7 +152,8 @@ class N2kFrontend:
             data = {p.pgn: p.pgn_id for p in spec.pgns}
             vd = self._virtual(key, spec.pool, spec.device_class, spec.device_function, spec.model, label, data)
             node.devices.append(vd)
-            vd.start(self._now_ms())
+            if self.link is not None and self.link.up:
+                vd.start(self._now_ms())
             for p in spec.pgns:
                 self._seq += 1
                 phase = (self._seq * GOLDEN) % 1.0
@@ -305,6 +305,14 @@ class N2kFrontend:
         return int(self._clock() * 1000)
 
     # --- receiving -----------------------------------------------------------------------
+    def _on_up(self) -> None:
+        """The bus is there (again): every device claims, before it sends anything else."""
+        now_ms = self._now_ms()
+        for vd in self.virtual_devices():
+            vd.start(now_ms)
+        self._dirty = True
+        self._wake.set()
+
     def _on_frame(self, frame: Frame) -> None:
         _, pgn, src, dst, payload = frame
         now_ms = self._now_ms()
@@ -325,54 +333,16 @@ class N2kFrontend:
         self._wake.set()
 
     # --- budget --------------------------------------------------------------------------
-    def _planned_frames_per_s(self, stretch: float) -> float:
-        jobs = [j for node in self.nodes.values() for j in node.jobs]
-        per_s = sum(j.frames / (j.spec.interval_ms / 1000 * stretch) for j in jobs)
-        return per_s + len(self.virtual_devices()) / (HEARTBEAT_MS / 1000)
+    def _jobs(self) -> list[Job]:
+        return [j for node in self.nodes.values() for j in node.jobs]
 
     def _replan(self) -> None:
-        load = self._planned_frames_per_s(1.0) * BITS_PER_FRAME / BUS_BITS_PER_S
-        stretch = max(1.0, load / self.settings.max_bus_load)
+        stretch = stretch_for(self._jobs(), len(self.virtual_devices()), self.settings.max_bus_load)
         if stretch != self.stretch:
-            if stretch > 1.0:
-                log.warning(
-                    "NMEA 2000: planned bus load %.1f %% is over the cap %.0f %%; intervals stretched x%.2f",
-                    100 * load,
-                    100 * self.settings.max_bus_load,
-                    stretch,
-                )
             self.stretch = stretch
-            for node in self.nodes.values():
-                for job in node.jobs:
-                    job.interval_s = job.spec.interval_ms / 1000 * stretch
+            for job in self._jobs():
+                job.interval_s = job.spec.interval_ms / 1000 * stretch
 
     def stats(self) -> dict[str, Any]:
         """The bus budget and the devices, for the log and the JSON API."""
-        planned = self._planned_frames_per_s(self.stretch)
-        link = self.link
-        measured = link.frames_per_s() if link is not None else 0.0
-        return {
-            "interface": self.settings.interface,
-            "up": bool(link and link.up),
-            "reason": link.reason if link is not None else "",
-            "planned_frames_per_s": planned,
-            "planned_bus_load": planned * BITS_PER_FRAME / BUS_BITS_PER_S,
-            "frames_per_s": measured,
-            "bus_load": measured * BITS_PER_FRAME / BUS_BITS_PER_S,
-            "max_bus_load": self.settings.max_bus_load,
-            "stretch": self.stretch,
-            "frames_sent": link.frames_sent if link is not None else 0,
-            "pgns_dropped": link.pgns_dropped if link is not None else 0,
-            "pgns": sum(len(n.jobs) for n in self.nodes.values()),
-            "devices": [
-                {
-                    "key": vd.key,
-                    "label": vd.label,
-                    "address": vd.address,
-                    "name": f"{vd.name:016X}",
-                    "instance": vd.assigned.instance,
-                    "device_instance": vd.assigned.device_instance,
-                }
-                for vd in self.virtual_devices()
-            ],
-        }
+        return budget_report(self, self._jobs())

@@ -24,9 +24,12 @@ BACKOFF_MAX_S = 30.0
 
 
 class Link:
-    def __init__(self, transport: Transport, on_frame: Callable[[Frame], None]) -> None:
+    def __init__(
+        self, transport: Transport, on_frame: Callable[[Frame], None], on_up: Callable[[], None] = lambda: None
+    ) -> None:
         self.transport = transport
         self.on_frame = on_frame
+        self.on_up = on_up  # (re)opened: the devices claim their addresses (again)
         self.up = False
         self.reason = "not started"
         self.frames_sent = 0
@@ -97,6 +100,10 @@ class Link:
             self.up, self.reason, last_error, delay = True, "", None, BACKOFF_START_S
             self._failed.clear()
             self.opened.set()
+            try:
+                self.on_up()
+            except Exception:
+                log.exception("NMEA 2000: starting the devices on %s failed", self.transport.label)
             await self._serve()
             await self.transport.close()
             await asyncio.sleep(delay)

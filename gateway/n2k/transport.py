@@ -120,7 +120,7 @@ class PythonCanBus:
     async def open(self) -> None:
         self._bus = can.Bus(interface=self.interface, channel=self.channel)
         self._reader = can.AsyncBufferedReader()
-        self._notifier = can.Notifier(self._bus, [self._reader], loop=asyncio.get_running_loop())
+        self._notifier = can.Notifier(self._bus, [self._reader], timeout=0.1, loop=asyncio.get_running_loop())
 
     def send(self, frame: Frame) -> int:
         if self._bus is None:

@@ -15,7 +15,7 @@ from gateway.n2k.transport import CandumpFile
 from gateway.store import Store
 from registers import load_default
 from registers.n2k import N2kField, database
-from tests.n2k.decode import Decoded
+from tests.n2k.decode import Decoded, decode_lines
 from tests.n2k.rig import VALUES, Peer, frontend, full_store, wait_for
 
 
@@ -228,4 +228,24 @@ async def test_unwritable_candump_path_is_one_line_and_blocks_nothing(
     lines = [r for r in caplog.records if str(target) in r.getMessage() and r.levelno >= logging.WARNING]
     assert len(lines) == 1, [r.getMessage() for r in lines]
     assert "unavailable" in lines[0].getMessage() and "No such file or directory" in lines[0].getMessage()
-    assert fe.link is not None and fe.link.pgns_dropped > 0
+    assert fe.link is not None and not fe.link.up
+    assert all(vd.address is None for vd in fe.virtual_devices())  # nobody claims without a bus
+
+
+async def test_a_transport_that_comes_back_is_retried_and_the_devices_claim_then(tmp_path: Path) -> None:
+    store = Store()
+    store.add_device("battery", 512, values=VALUES[("battery", 512)])
+    target = tmp_path / "later" / "n2k.log"
+    fe = frontend(store, "unused")
+    fe.transport = CandumpFile(target)
+    await fe.start()
+    try:
+        await wait_for(lambda: False, timeout=0.7)
+        target.parent.mkdir()  # the folder appears (a USB stick mounted, say): the next retry opens it
+        assert await wait_for(lambda: target.exists() and "9F214" in target.read_text(), timeout=6.0, step=0.2)
+        decoded = decode_lines(target.read_text().splitlines())
+        first_claim = min(i for i, m in enumerate(decoded) if m.pgn == 60928)
+        first_data = min(i for i, m in enumerate(decoded) if m.pgn == 127508)
+        assert first_claim < first_data
+    finally:
+        await fe.stop()
