@@ -28,6 +28,7 @@ from gateway.mfd.api import HttpServer
 from gateway.mfd.discovery import Discovery
 from gateway.modbus.server import ModbusServer
 from gateway.n2k import N2kFrontend, N2kSettings
+from gateway.ops.routes import with_ops_routes
 from gateway.settings import Settings
 from gateway.sources import DRIVERS, build_sources
 from gateway.store import Store
@@ -150,16 +151,19 @@ class Gateway:
             serial = lambda: system.system.serial  # noqa: E731 - known once the system service started
             http = Frontend(
                 "HTTP",
-                lambda: HttpServer(
-                    self.store,
-                    self.cmap,
-                    self.gate,
-                    writes=h.writes,
-                    token=h.token,
-                    allow=h.allow,
-                    name=d.name,
-                    serial=serial,
-                    n2k_status=self._n2k_status if c.n2k is not None else None,
+                lambda: with_ops_routes(  # /healthz, /api/v1/status, /metrics (gateway/ops)
+                    HttpServer(
+                        self.store,
+                        self.cmap,
+                        self.gate,
+                        writes=h.writes,
+                        token=h.token,
+                        allow=h.allow,
+                        name=d.name,
+                        serial=serial,
+                        n2k_status=self._n2k_status if c.n2k is not None else None,
+                    ),
+                    self,
                 ),
                 h.listen,
             )
@@ -182,6 +186,11 @@ class Gateway:
     @property
     def n2k(self) -> N2kFrontend | None:
         return next((p for p in self.components if isinstance(p, N2kFrontend)), None)
+
+    @property
+    def running(self) -> bool:
+        """Started and not (being) stopped."""
+        return self._stack is not None
 
     @property
     def modbus(self) -> ModbusServer | None:
