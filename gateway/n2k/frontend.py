@@ -69,6 +69,8 @@ class Node:
 
 
 class N2kFrontend:
+    label = "NMEA 2000"  # its name in /healthz and /api/v1/status (gateway/ops)
+
     def __init__(
         self,
         store: Store,
@@ -139,6 +141,15 @@ class N2kFrontend:
             await self.link.stop()
         if self.assignments is not None:
             await self.assignments.flush()
+
+    def health(self) -> str | None:
+        """None while the bus is there and every device holds an address; else why not."""
+        if self.link is None:
+            return "not started"
+        if not self.link.up:
+            return f"{self.link.transport.label} is down: {self.link.reason}"
+        failed = [vd.label for vd in self.virtual_devices() if vd.claimer is not None and vd.claimer.state == "failed"]
+        return f"no address for {', '.join(failed)}" if failed else None
 
     # --- Store listener ------------------------------------------------------------------
     def device_added(self, device: Device) -> None:

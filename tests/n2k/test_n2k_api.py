@@ -54,6 +54,9 @@ async def test_n2k_status_in_the_json_api(tmp_path: Path) -> None:
         }
         assert all(isinstance(d["address"], int) for d in body["devices"])
         assert body["pgns"] == 4 and body["frames_sent"] > 0 and 0 < body["planned_bus_load"] < body["max_bus_load"]
+        async with aiohttp.ClientSession() as s, s.get(url.replace("/api/v1/n2k", "/healthz")) as r:
+            health = await r.json()
+        assert health["checks"]["nmea 2000"] == "ok", health
     finally:
         await gateway.stop()
         peer.close()
@@ -69,5 +72,21 @@ async def test_n2k_status_is_404_without_the_section(tmp_path: Path) -> None:
             body = await r.json()
             check("/api/v1/n2k", "get", r.status, body)
         assert r.status == 404 and body == {"error": "NMEA 2000 is off"}
+    finally:
+        await gateway.stop()
+
+
+async def test_healthz_says_when_the_n2k_transport_is_down(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "n2k.log"
+    gateway = Gateway(load_default(), parse_config(config(tmp_path, {"interface": f"candump:{missing}"})))
+    await gateway.start()
+    try:
+        assert gateway.http is not None
+        url = f"http://127.0.0.1:{gateway.http.sockets[0][1]}/healthz"
+        async with aiohttp.ClientSession() as s, s.get(url) as r:
+            health = await r.json()
+        assert r.status == 503
+        assert health["checks"]["nmea 2000"].startswith(f"candump:{missing} is down: ")
+        assert health["checks"]["modbus"] == "ok"  # the rest is up
     finally:
         await gateway.stop()
