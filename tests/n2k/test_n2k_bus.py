@@ -168,6 +168,7 @@ async def test_126208_instance_change_survives_a_restart(tmp_path: Path, caplog:
         assert await wait_for(
             lambda: any(m.pgn == 127508 and m.fields["instance"] == 7 for m in peer.decoded()), timeout=3.0
         )
+        names = {vd.key: (vd.assigned.unique, vd.address) for vd in fe.virtual_devices()}
     finally:
         await fe.stop()
     again = frontend(store, name, tmp_path)
@@ -178,6 +179,9 @@ async def test_126208_instance_change_survives_a_restart(tmp_path: Path, caplog:
             lambda: any(m.pgn == 127508 and m.fields["instance"] == 7 for m in peer.decoded()), timeout=5.0
         )
         assert all(m.fields["instance"] == 7 for m in peer.decoded() if m.pgn in (127508, 127506))
+        # Unique numbers and addresses are the same as before the restart: the plotter sees the same devices.
+        assert await wait_for(lambda: all(vd.address is not None for vd in again.virtual_devices()), timeout=3.0)
+        assert {vd.key: (vd.assigned.unique, vd.address) for vd in again.virtual_devices()} == names
     finally:
         await again.stop()
         peer.close()
