@@ -57,7 +57,16 @@ def _demo(tmp_path: Path, modbus_port: int = 0) -> Gateway:
 async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> None:
     gw = _demo(tmp_path)
     names = [type(c).__name__ for c in gw.components]
-    assert names == ["SettingsComponent", "SystemComponent", "SimulatedSource", "Frontend", "Frontend", "Discovery"]
+    assert names == [
+        "SettingsComponent",
+        "SystemComponent",
+        "SimulatedSource",
+        "Guards",
+        "SetpointWatchdog",
+        "Frontend",
+        "Frontend",
+        "Discovery",
+    ]
     assert gw.modbus is None and gw.http is None  # servers exist once started
     await gw.start()
     try:
