@@ -29,6 +29,7 @@ from gateway.keys import (
     integer,
     ipv4_addresses,
     parse_listen,
+    positive,
     text,
 )
 from gateway.n2k.transport import parse_interface
