@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.settings import DEFAULTS
 from gateway.store import Device, Store
 from gateway.writes import AuditRecord, WriteGate, Writer, WriteRefused
 from registers.values import Scalar
@@ -33,8 +32,9 @@ def _const(v: Scalar) -> SafeValue:
 
 
 # (service, path) -> its safe value. PV power limit: the inverter's full power (no curtailment).
+# Persistent settings (the ESS grid setpoint /Settings/CGwacs/AcPowerSetPoint among them) are
+# not volatile: a GX keeps them until they are written again, and so does this gateway.
 VOLATILE: Final[Mapping[tuple[str, str], SafeValue]] = {
-    ("settings", "/Settings/CGwacs/AcPowerSetPoint"): _const(DEFAULTS["/Settings/CGwacs/AcPowerSetPoint"]),
     ("vebus", "/Hub4/L1/AcPowerSetpoint"): _const(0),
     ("vebus", "/Hub4/L2/AcPowerSetpoint"): _const(0),
     ("vebus", "/Hub4/L3/AcPowerSetpoint"): _const(0),
