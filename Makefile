@@ -24,6 +24,7 @@ lint: $(STAMP)
 # Regenerate committed artifacts (tests fail when they drift).
 docs: $(STAMP)
 	$(BIN)/gx-gateway registers --format md > docs/registers.md
+	$(BIN)/gx-gateway pgns > docs/pgns.md
 	$(BIN)/gx-gateway config-docs > docs/config.md
 
 demo: $(STAMP)
@@ -33,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/modbus_bench.py
 	$(BIN)/python tests/bench/ws_bench.py
 	$(BIN)/python tests/bench/meters_bench.py
+	$(BIN)/python tests/bench/n2k_bench.py
 
 # Minutes, not in `make test`: 50 kill -9 rounds, a memory-flat soak under load, a client
 # that never reads (docs/RELIABILITY.md).

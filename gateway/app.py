@@ -2,8 +2,8 @@
 
 Order: the Store first (created with the Gateway), then settings, the system service, the
 ``[[simulator]]``s (so devices pointed at them find them), one component per device driver,
-the Modbus frontend, the HTTP frontend, discovery (which announces the HTTP port, so it
-starts after it and stops before it). They start in that
+the Modbus frontend, the NMEA 2000 frontend, the HTTP frontend, discovery (which announces
+the HTTP port, so it starts after it and stops before it). They start in that
 order on one ``AsyncExitStack`` and stop in reverse, so frontends close before the sources
 go and pending settings are saved last. Start-up fails fast with one line (port in use,
 unwritable state_dir); Ctrl-C and SIGTERM stop cleanly within a second.
@@ -20,15 +20,17 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from gateway.components import Component, StartupError, start_all
 from gateway.config import Config
+from gateway.derived import gateway_version
 from gateway.guards import Guards
 from gateway.identity import load_or_create_identity
 from gateway.mfd.api import HttpServer
 from gateway.mfd.discovery import Discovery
 from gateway.modbus.server import ModbusServer
+from gateway.n2k import N2kFrontend, N2kSettings
 from gateway.ops.routes import with_ops_routes
 from gateway.settings import Settings
 from gateway.sim.protocols.simulators import Simulators
@@ -156,6 +158,8 @@ class Gateway:
         ]
         if m.tls is not None:
             parts.append(Frontend("Modbus/TCP Security", self.guards.tls_server, m.tls.listen))
+        if c.n2k is not None:
+            parts.append(self._n2k(c))
         if c.http is not None:
             h, d = c.http, c.discovery
             serial = lambda: system.system.serial  # noqa: E731 - known once the system service started
@@ -171,6 +175,7 @@ class Gateway:
                         allow=h.allow,
                         name=d.name,
                         serial=serial,
+                        n2k_status=self._n2k_status if c.n2k is not None else None,
                         limits=self.guards.http_limits,
                     ),
                     self,
@@ -182,6 +187,20 @@ class Gateway:
                 port = lambda: http.server.sockets[0][1] if http.server else h.listen[1]  # noqa: E731
                 parts.append(Discovery(d.name, port, serial, navico=d.navico, ssdp=d.ssdp, mdns=d.mdns))
         return parts
+
+    def _n2k(self, c: Config) -> N2kFrontend:
+        assert c.n2k is not None
+        n = c.n2k
+        settings = N2kSettings(n.interface, n.unique_number_base or None, n.max_bus_load, n.stale_s)
+        serial = lambda: load_or_create_identity(c.state_dir).serial  # noqa: E731 - the persisted identity
+        return N2kFrontend(self.store, self.cmap, settings, c.state_dir, serial, gateway_version())
+
+    def _n2k_status(self) -> dict[str, Any]:
+        return self.n2k.stats() if self.n2k is not None else {}
+
+    @property
+    def n2k(self) -> N2kFrontend | None:
+        return next((p for p in self.components if isinstance(p, N2kFrontend)), None)
 
     @property
     def running(self) -> bool:

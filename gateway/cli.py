@@ -1,4 +1,4 @@
-"""Command line: ``gx-gateway check | registers | run | demo | simulate | scan | status | export | config-docs``.
+"""Command line: ``gx-gateway check | registers | pgns | run | demo | simulate | scan | status | export | config-docs``.
 
 ``demo`` is ``run`` with the packaged demo.toml (flags override its keys) and a friendlier
 ready-banner; everything between loading the config and that banner is the same code.
@@ -24,8 +24,10 @@ from gateway.config import (
     ConfigError,
     DiscoveryConfig,
     HttpConfig,
+    N2kConfig,
     load_config,
     load_demo_config,
+    parse_interface_key,
     parse_listen,
     render_config_docs,
 )
@@ -36,6 +38,7 @@ from gateway.sim.protocols.simulators import Simulators
 from gateway.sim.protocols.sunspec_sim import PROFILES
 from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS
+from registers.docs_n2k import render_pgns_markdown
 from registers.meters import meter_models
 
 log = logging.getLogger("gx-gateway")
@@ -58,10 +61,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     n = cmap.modbus.register_count
     meters = meter_models(cmap)
     samples = sum(len(m.samples) for m in meters.values())
+    n2k = [d for devices in cmap.n2k.values() for d in devices]
+    pgns = sum(len(d.pgns) for d in n2k)
     print(
         f"ok: {len(cmap.modbus.tables)} services, {n} registers, {len(cmap.lookups)} lookups, "
-        f"{len(meters)} meter models ({samples} samples checked), compiled in {ms:.0f} ms"
+        f"{len(meters)} meter models ({samples} samples checked), "
+        f"{len(n2k)} NMEA 2000 device kinds sending {pgns} PGNs (samples checked), compiled in {ms:.0f} ms"
     )
+    return 0
+
+
+def cmd_pgns(args: argparse.Namespace) -> int:
+    try:
+        cmap = _load(args.mappings)
+    except MappingError as e:
+        for p in e.problems:
+            print(p, file=sys.stderr)
+        return 1
+    sys.stdout.write(render_pgns_markdown(cmap))
     return 0
 
 
@@ -112,6 +129,8 @@ def _demo_ready(gateway: Gateway) -> None:
         h_host, h_port = gateway.http.sockets[0]
         print(f"  MFD app     http://{h_host}:{h_port}/")
         print(f"  JSON API    http://{h_host}:{h_port}/api/v1/devices  (OpenAPI: /api/v1/openapi.json)")
+    if gateway.n2k is not None:
+        print(f"  NMEA 2000   {gateway.n2k.settings.interface} (PGN map: docs/pgns.md)")
     print("Devices:")
     print("\n".join(unit_table(gateway)))
     scan = scan_command(gateway)
@@ -180,6 +199,11 @@ def demo_config(args: argparse.Namespace, state_dir: Path) -> Config:
     if args.modbus is not None:
         modbus = dataclasses.replace(config.modbus, listen=parse_listen("--modbus", args.modbus))
         config = dataclasses.replace(config, modbus=modbus)
+    if args.n2k == "off":
+        config = dataclasses.replace(config, n2k=None)
+    elif args.n2k is not None:
+        n2k = dataclasses.replace(config.n2k or N2kConfig(), interface=parse_interface_key("--n2k", args.n2k))
+        config = dataclasses.replace(config, n2k=n2k)
     if args.http == "off":  # no web app, so nothing to announce either
         config = dataclasses.replace(config, http=None, discovery=DiscoveryConfig())
     elif args.http is not None:
@@ -239,7 +263,11 @@ examples:
 examples:
   gx-gateway demo                                    # Modbus 127.0.0.1:5020, HTTP 127.0.0.1:8088
   gx-gateway demo --modbus 127.0.0.1:1502 --http off
-  gx-gateway demo --state-dir ./demo-state           # keep settings between runs""",
+  gx-gateway demo --state-dir ./demo-state           # keep settings between runs
+  gx-gateway demo --n2k candump:n2k.log              # NMEA 2000 out to a candump -L file""",
+    "pgns": """\
+examples:
+  gx-gateway pgns > docs/pgns.md        # the NMEA 2000 PGN map (mappings/n2k)""",
     "simulate": """\
 examples:
   gx-gateway simulate fronius --listen 127.0.0.1:1502
@@ -295,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=sorted(RENDERERS), default="csv")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_registers)
+    p = _add(sub, "pgns", "print the NMEA 2000 PGN map as Markdown (docs/pgns.md)", parents)
+    p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
+    p.set_defaults(func=cmd_pgns)
     p = _add(sub, "run", "run the gateway from a TOML config file (docs/config.md)", parents)
     p.add_argument("--config", metavar="FILE", required=True)
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
@@ -304,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--modbus", metavar="HOST:PORT", help="Modbus-TCP address (default: demo.toml's [modbus] listen)")
     p.add_argument("--http", metavar="HOST:PORT", help="JSON API address or off (default: demo.toml's [http] listen)")
+    p.add_argument(
+        "--n2k", metavar="SPEC", help="NMEA 2000 out: socketcan:can0, yden:HOST:PORT, candump:FILE, ... or off"
+    )
     p.add_argument("--state-dir", metavar="DIR", help="keep settings here (default: a temporary folder)")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_demo)

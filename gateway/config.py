@@ -29,8 +29,10 @@ from gateway.keys import (
     integer,
     ipv4_addresses,
     parse_listen,
+    positive,
     text,
 )
+from gateway.n2k.transport import parse_interface
 from gateway.sim.protocols.simulators import KEYS as SIMULATOR_KEYS
 from gateway.sim.protocols.simulators import SimulatorConfig, parse_simulators
 from gateway.sources import DRIVERS, DeviceConfig, parse_devices
@@ -41,10 +43,12 @@ __all__ = [
     "DiscoveryConfig",
     "HttpConfig",
     "ModbusConfig",
+    "N2kConfig",
     "SetpointsConfig",
     "TlsConfig",
     "load_config",
     "parse_config",
+    "parse_interface_key",
     "parse_listen",
 ]
 
@@ -109,6 +113,41 @@ DISCOVERY: Final = (
     Key("mdns", (), ipv4_addresses, "interface addresses to announce the app on by mDNS (_http._tcp)"),
     Key("name", "gx-gateway", text, "the name plotters and browsers show for the app"),
 )
+
+
+def parse_interface_key(where: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise ConfigError(f"{where}: expected a string like socketcan:can0, got {v!r}")
+    try:
+        parse_interface(where, v)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return v
+
+
+def _ratio(where: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.01 <= v <= 1.0:
+        raise ConfigError(f"{where}: expected a fraction 0.01..1.0 of the bus, got {v!r}")
+    return float(v)
+
+
+N2K: Final = (
+    Key(
+        "interface",
+        "socketcan:can0",
+        parse_interface_key,
+        "socketcan:IFACE, yden:HOST:PORT (Yacht Devices RAW), actisense:DEVICE (NGT-1), candump:PATH, virtual:NAME;"
+        " no [n2k] section = no NMEA 2000",
+    ),
+    Key(
+        "unique_number_base",
+        0,
+        integer(0, (1 << 21) - 256),
+        "first NAME unique number of this gateway's block of 256; 0 = derived from the gateway serial",
+    ),
+    Key("max_bus_load", 0.3, _ratio, "cap on the planned bus load (of 250 kbit/s); over it, intervals stretch"),
+    Key("stale_s", 10.0, positive, "a PGN stops when a required value was not published for this long"),
+)
 SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
     "": TOP,
     "modbus": MODBUS,
@@ -116,6 +155,7 @@ SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
     "http": HTTP,
     "discovery": DISCOVERY,
     "setpoints": SETPOINTS,
+    "n2k": N2K,
 }
 DEMO_FILE: Final = "demo.toml"  # in the gateway package
 # What the `demo` command sets itself rather than reading from demo.toml.
@@ -168,6 +208,14 @@ class DiscoveryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class N2kConfig:
+    interface: str = N2K[0].default
+    unique_number_base: int = N2K[1].default
+    max_bus_load: float = N2K[2].default
+    stale_s: float = N2K[3].default
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     state_dir: Path | None = TOP[0].default
     modbus: ModbusConfig = field(default_factory=ModbusConfig)
@@ -176,10 +224,11 @@ class Config:
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     setpoints: SetpointsConfig = field(default_factory=SetpointsConfig)
     simulators: tuple[SimulatorConfig, ...] = ()
+    n2k: N2kConfig | None = None
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator")
+    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator", "n2k")
     top = check_table("", dict(data), TOP, allow_tables=tables)
     modbus_table = data.get("modbus", {})
     modbus = ModbusConfig(**check_table("modbus", modbus_table, MODBUS, allow_tables=("tls",)))
@@ -202,6 +251,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         discovery=discovery,
         setpoints=setpoints,
         simulators=simulators,
+        n2k=N2kConfig(**check_table("n2k", data["n2k"], N2K)) if "n2k" in data else None,
     )
 
 
@@ -252,7 +302,7 @@ def render_config_docs() -> str:
         "`gx-gateway run --config FILE` reads one TOML file. Unknown keys and bad values are refused",
         "with a one-line message naming the key. `gx-gateway demo` needs no file: it runs the packaged",
         "`demo.toml` (shown at the end; its values are the demo column) the same way, and its flags",
-        "(`--modbus`, `--http HOST:PORT|off`, `--state-dir`) override those keys.",
+        "(`--modbus`, `--http HOST:PORT|off`, `--n2k SPEC|off`, `--state-dir`) override those keys.",
     ]
     for section, keys in SECTIONS.items():
         title = "top level" if not section else f"[{section}]"

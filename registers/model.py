@@ -14,11 +14,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from registers.codec import Codec
 from registers.derive import Derivation
 from registers.values import Scalar
+
+if TYPE_CHECKING:
+    from registers.n2k import N2kDeviceSpec
 
 SERVICE_PREFIX = "com.victronenergy."
 RESERVED_PATH = "RESERVED"
@@ -232,7 +235,8 @@ class CompiledMap:
     paths: Mapping[str, Mapping[str, PathSpec]]  # service type -> path -> meaning
     modbus: ModbusMap
     lookups: Mapping[str, Lookup]
-    n2k: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))  # filled by the N2K compiler
+    # service type -> its virtual NMEA 2000 devices (registers.n2k.N2kDeviceSpec), from mappings/n2k
+    n2k: Mapping[str, tuple[N2kDeviceSpec, ...]] = field(default_factory=lambda: frozen_map({}))
     devices: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))  # filled by device compilers
     sunspec: Mapping[int, SunSpecModelMap] = field(default_factory=lambda: frozen_map({}))  # mappings/sunspec.csv
 

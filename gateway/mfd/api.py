@@ -56,6 +56,7 @@ def make_app(
     hub: WebSocketHub,
     name: str = "gx-gateway",
     serial: Callable[[], str] = lambda: "000000000000",
+    n2k_status: Callable[[], dict[str, Any]] | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[json_errors])
     app[STORE_KEY] = store
@@ -70,6 +71,11 @@ def make_app(
         return web.Response(text=spec, content_type="application/json")
 
     app.router.add_get("/api/v1/openapi.json", openapi)
+
+    async def n2k(request: web.Request) -> web.Response:  # the NMEA 2000 frontend's bus budget
+        return web.json_response(n2k_status()) if n2k_status is not None else error(404, "NMEA 2000 is off")
+
+    app.router.add_get("/api/v1/n2k", n2k)
     static = PACKAGE.joinpath("static")
     index = static.joinpath("index.html").read_bytes()
 
@@ -108,10 +114,11 @@ class HttpServer:
         name: str = "gx-gateway",
         serial: Callable[[], str] = lambda: "000000000000",
         limits: HttpLimits | None = None,
+        n2k_status: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.hub = WebSocketHub(store, send_timeout_s=ws_send_timeout_s)
         guard = WriteGuard(writes=writes, token=token, allow=tuple(allow))
-        app = make_app(store, cmap, gate or WriteGate(store, cmap), guard, self.hub, name, serial)
+        app = make_app(store, cmap, gate or WriteGate(store, cmap), guard, self.hub, name, serial, n2k_status)
         self.guard = HttpGuard(limits or HttpLimits())
         self.guard.install(app)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False, **self.guard.limits.server_options())

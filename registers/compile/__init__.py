@@ -3,8 +3,9 @@
 Pure and deterministic: files in, CompiledMap or MappingError (with *all* problems) out.
 Shared machinery (CSV reading, the rule book) and one compiler per mapping kind:
 ``lookups.py`` (enums), ``modbus.py`` (the served register list, unit ids), ``paths.py``
-(what each path means, shared by every kind), ``sunspec.py`` (SunSpec points -> paths) and
-``devices.py`` (energy-meter models, cmap.devices).
+(what each path means, shared by every kind), ``sunspec.py`` (SunSpec points -> paths),
+``devices.py`` (energy-meter models, cmap.devices) and ``n2k.py`` (NMEA 2000 PGN field specs,
+with ``n2k_samples.py`` checking each mapping's samples through the nmea2000 decoder).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from registers.compile.devices import compile_devices
 from registers.compile.lookups import compile_lookups
 from registers.compile.modbus import compile_modbus
+from registers.compile.n2k import compile_n2k
+from registers.compile.n2k_samples import check_samples
 from registers.compile.rules import RULES, MappingError, Problem, Problems
 from registers.compile.sunspec import compile_sunspec
 from registers.model import CompiledMap, frozen_map
@@ -35,6 +38,9 @@ def compile_mappings(root: Path | str, shown_root: str | None = None) -> Compile
     modbus, paths = compile_modbus(root, shown, lookups, problems)
     sunspec = compile_sunspec(root / "sunspec.csv", shown(root / "sunspec.csv"), paths, problems)
     devices = compile_devices(root / "devices", shown, paths, problems)
+    n2k = compile_n2k(root, shown, paths, problems)
+    if not problems:
+        check_samples(root, shown, n2k, problems)
     if problems:
         raise MappingError(problems.sorted())
     return CompiledMap(
@@ -43,6 +49,7 @@ def compile_mappings(root: Path | str, shown_root: str | None = None) -> Compile
         lookups=frozen_map(lookups),
         sunspec=frozen_map(sunspec),
         devices=frozen_map(dict(devices)),
+        n2k=frozen_map(n2k),
     )
 
 

@@ -98,25 +98,16 @@ async def test_grid_pv_on_output_and_consumption_add_up() -> None:
         fronius.state.pac_w = 1500.0
         await until(lambda: store.get("pvinverter", 50, "/Ac/Power") == 1500.0, what="Fronius polled")
         await until(lambda: store.get("grid", 40, "/Connected") == 1, what="EM24 polled")
-        for _ in range(20):  # values move with the plant: take a moment where reads agree
-            sysregs = await registers(port, 100, 808, 15)
-            grid_meter = await registers(port, 40, 2600, 3)
-            again = await registers(port, 100, 808, 15)
-            if sysregs == again and grid_meter == sysregs[12:15]:
+        last: AssertionError | None = None
+        for _ in range(40):  # values move with the plant: check at a moment where every read agrees
+            try:
+                await _check_sums(gateway, port, em24)
                 break
-        pv_out, consumption, grid = sysregs[0:3], sysregs[9:12], sysregs[12:15]
-        assert pv_out == [500, 500, 500]  # Fronius PAC shared by its 3 phases
-        assert grid == grid_meter  # the system's grid is the EM24
-        assert [round(v) for v in (em24.values[f"/Ac/L{n}/Power"] for n in (1, 2, 3))] == pytest.approx(grid, abs=2)
-        vebus = gateway.store.device("vebus", 276)
-        assert vebus is not None
-        ac_in = [vebus.get("/Ac/ActiveIn/L1/P") or 0, 0, 0]
-        ac_out = [vebus.get("/Ac/Out/L1/P"), None, None]
-        for n in range(3):
-            on_input = max(0.0, grid[n] - float(ac_in[n]))  # no PV on the input
-            on_output = max(0.0, float(ac_out[n] or 0.0) + pv_out[n])  # PV on output counts on every phase
-            assert consumption[n] == pytest.approx(on_input + on_output, abs=3), n
-        assert consumption[1] == pytest.approx(LOADS[1] + 500, abs=3)  # L2: AC-input loads + PV-fed loads
+            except AssertionError as e:
+                last = e
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"no consistent moment in 40 tries; last: {last}")
         assert (await registers(port, 50, 1052, 2))[1] == 1500  # pvinverter /Ac/Power (int32)
 
 
@@ -142,3 +133,23 @@ async def test_a_meter_model_added_as_csv_alone_is_polled_and_served(tmp_path: P
     finally:
         await gateway.stop()
         await sim.stop()
+
+
+async def _check_sums(gateway: Gateway, port: int, em24: MeterSimulator) -> None:
+    """One consistent reading of the system's PV-on-output, consumption and grid registers."""
+    sysregs = await registers(port, 100, 808, 15)
+    grid_meter = await registers(port, 40, 2600, 3)
+    vebus = gateway.store.device("vebus", 276)
+    assert vebus is not None
+    ac_in = [vebus.get("/Ac/ActiveIn/L1/P") or 0, 0, 0]
+    ac_out = [vebus.get("/Ac/Out/L1/P"), None, None]
+    assert sysregs == await registers(port, 100, 808, 15)  # nothing moved while we looked
+    pv_out, consumption, grid = sysregs[0:3], sysregs[9:12], sysregs[12:15]
+    assert pv_out == [500, 500, 500]  # Fronius PAC shared by its 3 phases
+    assert grid == grid_meter  # the system's grid is the EM24
+    assert [round(v) for v in (em24.values[f"/Ac/L{n}/Power"] for n in (1, 2, 3))] == pytest.approx(grid, abs=2)
+    for n in range(3):
+        on_input = max(0.0, grid[n] - float(ac_in[n]))  # no PV on the input
+        on_output = max(0.0, float(ac_out[n] or 0.0) + pv_out[n])  # PV on output counts on every phase
+        assert consumption[n] == pytest.approx(on_input + on_output, abs=3), n
+    assert consumption[1] == pytest.approx(LOADS[1] + 500, abs=3)  # L2: AC-input loads + PV-fed loads

@@ -32,7 +32,9 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 60) ->
     return out.stdout
 
 
-@pytest.mark.timeout(240)  # a git clone and a pip install: 45 s alone, more under a loaded full run
+# pip fetches and installs every dependency (the NMEA 2000 stack too): ~75 s alone, more on a
+# busy CI machine, so this one test gets more than the suite's 60 s.
+@pytest.mark.timeout(300)
 def test_fresh_clone_installs_and_runs_demo_check_and_export(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     clone = tmp_path / "clone"

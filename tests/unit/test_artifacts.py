@@ -9,12 +9,18 @@ from pathlib import Path
 
 from registers import load_default
 from registers.docs import render_markdown
+from registers.docs_n2k import render_pgns_markdown
 from tests.helpers import MAPPINGS, ROOT
 
 
 def test_register_docs_are_current() -> None:
     committed = (ROOT / "docs" / "registers.md").read_text(encoding="utf-8")
     assert committed == render_markdown(load_default()), "docs/registers.md is stale: run `make docs` and commit"
+
+
+def test_pgn_docs_are_current() -> None:
+    committed = (ROOT / "docs" / "pgns.md").read_text(encoding="utf-8")
+    assert committed == render_pgns_markdown(load_default()), "docs/pgns.md is stale: run `make docs` and commit"
 
 
 def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:

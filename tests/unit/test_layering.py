@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import ROOT
 
 SOURCES = ROOT / "gateway" / "sources"
-FRONTENDS = (ROOT / "gateway" / "modbus", ROOT / "gateway" / "mfd")
+FRONTENDS = (ROOT / "gateway" / "modbus", ROOT / "gateway" / "mfd", ROOT / "gateway" / "n2k")
 
 
 def imported(path: Path) -> set[str]:
@@ -29,7 +29,7 @@ def _under(module: str, package: str) -> bool:
 
 @pytest.mark.parametrize("path", sorted(SOURCES.glob("*.py")), ids=lambda p: p.name)
 def test_sources_do_not_import_frontends(path: Path) -> None:
-    bad = {m for m in imported(path) if _under(m, "gateway.modbus") or _under(m, "gateway.mfd")}
+    bad = {m for m in imported(path) if any(_under(m, f"gateway.{f}") for f in ("modbus", "mfd", "n2k"))}
     assert not bad, f"{path.name} imports a frontend: {bad}"
 
 

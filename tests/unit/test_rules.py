@@ -194,7 +194,7 @@ def test_rule_fixture(tmp_path: Path, rule: str, file: str, line: int, change: d
 
 
 def test_every_rule_has_a_fixture() -> None:
-    assert {c[0] for c in [*CASES, *SUNSPEC_CASES, *METER_CASES]} == set(RULES)
+    assert {c[0] for c in [*CASES, *SUNSPEC_CASES, *METER_CASES, *N2K_CASES]} == set(RULES)
 
 
 def test_all_problems_reported_together(tmp_path: Path) -> None:
@@ -331,6 +331,65 @@ METER_CASES: list[tuple[str, str, int, dict[str, str]]] = [
 ]
 
 
+# --- NMEA 2000 mappings (R30-R40) -----------------------------------------------------------
+GOOD_N2K_DEVICES = "service,role,class,function,pool,model\nbattery,battery,35,170,electrical,Battery monitor\n"
+GOOD_N2K = """role,pgn,field,source,convert,required,interval
+battery,127508,instance,instance,,,
+battery,127508,voltage,/Dc/0/Voltage,,y,
+battery,127508,current,/Dc/0/Current,,,
+battery,127506,instance,instance,,,
+battery,127506,dcType,=Battery,,,
+battery,127506,stateOfCharge,/Soc,%->ratio,y,
+"""
+GOOD_N2K_SAMPLES = "sample,key,value\ns,/Dc/0/Voltage,12.5\ns,instance,3\ns,127508.voltage,12.5\ns,127508.instance,3\n"
+
+
+def make_n2k(
+    tmp: Path, devices: str = GOOD_N2K_DEVICES, mapping: str = GOOD_N2K, samples: str = GOOD_N2K_SAMPLES
+) -> Path:
+    root = make(tmp)
+    (root / "n2k" / "samples").mkdir(parents=True)
+    (root / "n2k" / "devices.csv").write_text(devices, encoding="utf-8")
+    (root / "n2k" / "battery.csv").write_text(mapping, encoding="utf-8")
+    (root / "n2k" / "samples" / "battery.csv").write_text(samples, encoding="utf-8")
+    return root
+
+
+def test_good_n2k_fixture_compiles(tmp_path: Path) -> None:
+    cmap = compile_mappings(make_n2k(tmp_path))
+    (device,) = cmap.n2k["battery"]
+    assert [p.pgn for p in device.pgns] == [127508, 127506]
+    assert device.pgns[0].interval_ms == 1500 and device.pgns[1].fast
+
+
+N2K_CASES: list[tuple[str, str, int, dict[str, str]]] = [
+    ("R30", "n2k/devices.csv", 3, {"devices": GOOD_N2K_DEVICES + "nosuch,x,35,170,electrical,X\n"}),
+    (
+        "R31",
+        "n2k/devices.csv",
+        2,
+        {"devices": replace_line(GOOD_N2K_DEVICES, 2, "battery,battery,99,170,electrical,B")},
+    ),
+    ("R31", "n2k/devices.csv", 2, {"devices": replace_line(GOOD_N2K_DEVICES, 2, "battery,battery,35,7,electrical,B")}),
+    ("R32", "n2k/battery.csv", 2, {"mapping": replace_line(GOOD_N2K, 2, "battery,99999,instance,instance,,,")}),
+    ("R33", "n2k/battery.csv", 3, {"mapping": replace_line(GOOD_N2K, 3, "battery,127508,volts,/Dc/0/Voltage,,y,")}),
+    (
+        "R34",
+        "n2k/battery.csv",
+        4,
+        {"mapping": replace_line(GOOD_N2K, 4, "battery,127508,current,/Dc/0/Current,C->K,,")},
+    ),
+    ("R34", "n2k/battery.csv", 7, {"mapping": replace_line(GOOD_N2K, 7, "battery,127506,stateOfCharge,/Soc,,y,")}),
+    ("R35", "n2k/battery.csv", 6, {"mapping": replace_line(GOOD_N2K, 6, "battery,127506,dcType,=Lithium,,,")}),
+    ("R36", "n2k/battery.csv", 2, {"mapping": replace_line(GOOD_N2K, 2, "battery,127508,instance,instance,,,10")}),
+    ("R37", "n2k/battery.csv", 4, {"mapping": replace_line(GOOD_N2K, 4, "battery,127508,current,/No/Such,,,")}),
+    ("R38", "n2k/battery.csv", 2, {"mapping": replace_line(GOOD_N2K, 3, "battery,127508,voltage,/Dc/0/Voltage,,,")}),
+    ("R38", "n2k/battery.csv", 5, {"mapping": replace_line(GOOD_N2K, 5, "battery,127506,dcType,=Battery,,,")}),
+    ("R39", "n2k/samples/battery.csv", 4, {"samples": replace_line(GOOD_N2K_SAMPLES, 4, "s,127508.voltage,13.0")}),
+    ("R40", "n2k/battery.csv", 4, {"mapping": replace_line(GOOD_N2K, 4, "other,127508,current,/Dc/0/Current,,,")}),
+]
+
+
 @pytest.mark.parametrize(
     ("rule", "file", "line", "change"), METER_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(METER_CASES)]
 )
@@ -341,3 +400,23 @@ def test_meter_rule_fixture(tmp_path: Path, rule: str, file: str, line: int, cha
     where = f"{root / file}:{line}: " if line else f"{root / file}: "
     found = problems_of(root)
     assert any(p.startswith(where + rule + " ") for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("rule", "file", "line", "change"), N2K_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(N2K_CASES)]
+)
+def test_n2k_rule_fixture(tmp_path: Path, rule: str, file: str, line: int, change: dict[str, str]) -> None:
+    root = make_n2k(tmp_path, **change)
+    where = f"{root / file}:{line}: " if line else f"{root / file}: "
+    found = problems_of(root)
+    assert any(p.startswith(where + rule + " ") for p in found), found
+
+
+def test_check_cli_names_unknown_pgn_field(tmp_path: Path) -> None:
+    root = make_n2k(tmp_path, mapping=replace_line(GOOD_N2K, 3, "battery,127508,volts,/Dc/0/Voltage,,y,"))
+    res = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "check", "--mappings", str(root)], capture_output=True, text=True
+    )
+    assert res.returncode == 1
+    assert f"{root}/n2k/battery.csv:3: R33 'volts' is not a field of PGN 127508 batteryStatus" in res.stdout
+    assert "Traceback" not in res.stderr
