@@ -8,7 +8,8 @@ computed by the register map itself (derive column) and are not published here.
 
 Recomputing is batched: a change marks the service dirty and schedules ONE recompute with
 ``loop.call_soon`` per event-loop iteration, so a driver publishing fifty paths costs one
-recompute, not fifty. Without a running loop (plain unit tests) it recomputes at once.
+recompute, not fifty; and recomputes are at least ``MIN_INTERVAL_S`` apart (a later change
+waits for the rest of that interval). Without a running loop (plain unit tests) it recomputes at once.
 Changes of the system device itself are ignored (no feedback loop).
 
 Sign conventions (as on a GX): DC power and current are positive into the battery;
@@ -32,6 +33,10 @@ RELAYS = ("/Relay/0/State", "/Relay/1/State")
 # /Settings/SystemSetup/AcInputN (lookup ac_input_type) and /Ac/ActiveIn/Source (system_source).
 UNUSED, GRID, GENSET, SHORE = 0, 1, 2, 3
 NOT_CONNECTED = 240  # /Ac/ActiveIn/ActiveInput "Disconnected", /Ac/ActiveIn/Source "Not connected"
+# At most this often (a GX's systemcalc updates about once a second): 100 polled inverters
+# publishing at their own moments would otherwise cost one full recompute each (measured in
+# tests/bench/sources_bench.py). A change after a quiet spell is still derived at once.
+MIN_INTERVAL_S = 0.2
 IDLE_BAND_W = 30.0  # |battery power| at or below this is "idle" (/Dc/Battery/State 0)
 
 # Services whose changes can change a derived path; others (tanks, temperatures) are ignored.
@@ -61,7 +66,8 @@ class SystemService:
         self.relays: dict[str, int] = dict.fromkeys(RELAYS, 0)
         self.recomputes = 0  # how many times recompute() ran (diagnostics, tests)
         self._running = False
-        self._pending: asyncio.Handle | None = None
+        self._pending: asyncio.Handle | asyncio.TimerHandle | None = None
+        self._last_run = -1e18  # loop time of the last scheduled recompute
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> Device:
@@ -110,10 +116,12 @@ class SystemService:
         except RuntimeError:
             self.recompute()
             return
-        self._pending = loop.call_soon(self._scheduled)
+        wait = self._last_run + MIN_INTERVAL_S - loop.time()
+        self._pending = loop.call_soon(self._scheduled) if wait <= 0 else loop.call_later(wait, self._scheduled)
 
     def _scheduled(self) -> None:
         self._pending = None
+        self._last_run = asyncio.get_running_loop().time()
         if self._running:
             self.recompute()
 
