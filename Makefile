@@ -32,6 +32,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/bench/modbus_bench.py
 	$(BIN)/python tests/bench/sources_bench.py
+	$(BIN)/python tests/bench/ws_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

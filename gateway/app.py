@@ -2,7 +2,8 @@
 
 Order: the Store first (created with the Gateway), then settings, the system service, the
 ``[[simulator]]``s (so devices pointed at them find them), one component per device driver,
-the Modbus frontend, the HTTP frontend. They start in that
+the Modbus frontend, the HTTP frontend, discovery (which announces the HTTP port, so it starts
+after it and stops before it). They start in that
 order on one ``AsyncExitStack`` and stop in reverse, so frontends close before the sources
 go and pending settings are saved last. Start-up fails fast with one line (port in use,
 unwritable state_dir); Ctrl-C and SIGTERM stop cleanly within a second.
@@ -24,6 +25,7 @@ from gateway.components import Component, StartupError, start_all
 from gateway.config import Config
 from gateway.identity import load_or_create_identity
 from gateway.mfd.api import HttpServer
+from gateway.mfd.discovery import Discovery
 from gateway.modbus.server import ModbusServer
 from gateway.settings import Settings
 from gateway.sim.protocols.simulators import Simulators
@@ -135,15 +137,35 @@ class Gateway:
             m.listen,
         )
         context = SourceContext(self.cmap)
+        system = SystemComponent(self.store, c.state_dir)
         parts: list[Component] = [
             SettingsComponent(self.store, c.state_dir),
-            SystemComponent(self.store, c.state_dir),
+            system,
             *([Simulators(self.store, c.simulators, context.endpoints)] if c.simulators else []),
             *build_sources(self.store, c.devices, DRIVERS, context),
             modbus,
         ]
         if c.http is not None:
-            parts.append(Frontend("HTTP", lambda: HttpServer(self.store, self.cmap), c.http.listen))
+            h, d = c.http, c.discovery
+            serial = lambda: system.system.serial  # noqa: E731 - known once the system service started
+            http = Frontend(
+                "HTTP",
+                lambda: HttpServer(
+                    self.store,
+                    self.cmap,
+                    self.gate,
+                    writes=h.writes,
+                    token=h.token,
+                    allow=h.allow,
+                    name=d.name,
+                    serial=serial,
+                ),
+                h.listen,
+            )
+            parts.append(http)
+            if d.navico or d.ssdp or d.mdns:
+                port = lambda: http.server.sockets[0][1] if http.server else h.listen[1]  # noqa: E731
+                parts.append(Discovery(d.name, port, serial, navico=d.navico, ssdp=d.ssdp, mdns=d.mdns))
         return parts
 
     @property

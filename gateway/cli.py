@@ -20,6 +20,7 @@ from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.config import (
     Config,
     ConfigError,
+    DiscoveryConfig,
     HttpConfig,
     load_config,
     load_demo_config,
@@ -100,7 +101,8 @@ def _demo_ready(gateway: Gateway) -> None:
     print(f"  Modbus-TCP  {host}:{port}")
     if gateway.http is not None:
         h_host, h_port = gateway.http.sockets[0]
-        print(f"  JSON API    http://{h_host}:{h_port}/api/v1/devices")
+        print(f"  MFD app     http://{h_host}:{h_port}/")
+        print(f"  JSON API    http://{h_host}:{h_port}/api/v1/devices  (OpenAPI: /api/v1/openapi.json)")
     print("Devices:")
     print("\n".join(unit_table(gateway)))
     print(DEMO_HINTS.format(host=host, port=port), flush=True)
@@ -152,10 +154,11 @@ def demo_config(args: argparse.Namespace, state_dir: Path) -> Config:
     if args.modbus is not None:
         modbus = dataclasses.replace(config.modbus, listen=parse_listen("--modbus", args.modbus))
         config = dataclasses.replace(config, modbus=modbus)
-    if args.http == "off":
-        config = dataclasses.replace(config, http=None)
+    if args.http == "off":  # no web app, so nothing to announce either
+        config = dataclasses.replace(config, http=None, discovery=DiscoveryConfig())
     elif args.http is not None:
-        config = dataclasses.replace(config, http=HttpConfig(listen=parse_listen("--http", args.http)))
+        http = dataclasses.replace(config.http or HttpConfig(), listen=parse_listen("--http", args.http))
+        config = dataclasses.replace(config, http=http)
     return config
 
 

@@ -25,14 +25,25 @@ from gateway.keys import (
     folder,
     format_value,
     integer,
+    ipv4_addresses,
     parse_listen,
     positive,
+    text,
 )
 from gateway.sim.protocols.simulators import KEYS as SIMULATOR_KEYS
 from gateway.sim.protocols.simulators import SimulatorConfig, parse_simulators
 from gateway.sources import DRIVERS, DeviceConfig, parse_devices
 
-__all__ = ["Config", "ConfigError", "HttpConfig", "ModbusConfig", "load_config", "parse_config", "parse_listen"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DiscoveryConfig",
+    "HttpConfig",
+    "ModbusConfig",
+    "load_config",
+    "parse_config",
+    "parse_listen",
+]
 
 TOP: Final = (Key("state_dir", Path("/var/lib/gx-gateway"), folder, "settings and identities"),)
 MODBUS: Final = (
@@ -48,8 +59,24 @@ MODBUS: Final = (
         'an invalid value reads as 0, as on a GX; "sentinel" = the type\'s not-available value (e.g. 0xFFFF)',
     ),
 )
-HTTP: Final = (Key("listen", ("0.0.0.0", 80), parse_listen, "HOST:PORT of the JSON API; no [http] section = no HTTP"),)
-SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {"": TOP, "modbus": MODBUS, "http": HTTP}
+HTTP: Final = (
+    Key("listen", ("0.0.0.0", 80), parse_listen, "HOST:PORT of the MFD app and JSON API; no [http] section = no HTTP"),
+    Key("writes", False, boolean, "accept writes (POST /api/v1/write, the app's controls); false answers 403"),
+    Key("token", "", text, "when set, a write must carry `Authorization: Bearer TOKEN` (else 401)"),
+    Key("allow", (), cidrs, "client networks (CIDR) allowed to write; empty = everyone (reading stays open)"),
+)
+DISCOVERY: Final = (
+    Key("navico", (), ipv4_addresses, "interface addresses to send the Navico MFD announcement on (every 10 s)"),
+    Key("ssdp", (), ipv4_addresses, "interface addresses to announce the app on by SSDP/UPnP"),
+    Key("mdns", (), ipv4_addresses, "interface addresses to announce the app on by mDNS (_http._tcp)"),
+    Key("name", "gx-gateway", text, "the name plotters and browsers show for the app"),
+)
+SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
+    "": TOP,
+    "modbus": MODBUS,
+    "http": HTTP,
+    "discovery": DISCOVERY,
+}
 DEMO_FILE: Final = "demo.toml"  # in the gateway package
 # What the `demo` command sets itself rather than reading from demo.toml.
 DEMO_COMMAND: Final = {"state_dir": "a temporary folder (or --state-dir)"}
@@ -68,6 +95,19 @@ class ModbusConfig:
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
     listen: tuple[str, int] = HTTP[0].default
+    writes: bool = HTTP[1].default
+    token: str = HTTP[2].default
+    allow: tuple[str, ...] = HTTP[3].default
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryConfig:
+    """Each announcement is off while its list of interfaces is empty."""
+
+    navico: tuple[str, ...] = DISCOVERY[0].default
+    ssdp: tuple[str, ...] = DISCOVERY[1].default
+    mdns: tuple[str, ...] = DISCOVERY[2].default
+    name: str = DISCOVERY[3].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +117,17 @@ class Config:
     http: HttpConfig | None = None
     devices: tuple[DeviceConfig, ...] = ()
     simulators: tuple[SimulatorConfig, ...] = ()
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    top = check_table("", dict(data), TOP, allow_tables=("modbus", "http", "device", "simulator"))
+    top = check_table("", dict(data), TOP, allow_tables=("modbus", "http", "device", "discovery", "simulator"))
     modbus = ModbusConfig(**check_table("modbus", data.get("modbus", {}), MODBUS))
     http = HttpConfig(**check_table("http", data["http"], HTTP)) if "http" in data else None
     devices = parse_devices(data.get("device", []), DRIVERS)
+    discovery = DiscoveryConfig(**check_table("discovery", data.get("discovery", {}), DISCOVERY))
+    if http is None and (discovery.navico or discovery.ssdp or discovery.mdns):
+        raise ConfigError("discovery: announces the web app, so it needs an [http] section")
     simulators = parse_simulators(data.get("simulator", []))
     _check_simulator_names(devices, simulators)
     return Config(
@@ -92,6 +136,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         http=http,
         devices=devices,
         simulators=simulators,
+        discovery=discovery,
     )
 
 

@@ -83,6 +83,18 @@ def cidrs(where: str, v: Any) -> tuple[str, ...]:
     return tuple(v)
 
 
+def ipv4_addresses(where: str, v: Any) -> tuple[str, ...]:
+    """Interface addresses (IPv4), e.g. ["192.168.1.10"]; an empty list switches the feature off."""
+    if not isinstance(v, list):
+        raise ConfigError(f"{where}: expected a list of interface addresses, got {v!r}")
+    for i, item in enumerate(v):
+        try:
+            ipaddress.IPv4Address(item)
+        except (ValueError, TypeError):
+            raise ConfigError(f"{where}[{i}]: not an IPv4 interface address like 192.168.1.10: {item!r}") from None
+    return tuple(v)
+
+
 def folder(where: str, v: Any) -> Path:
     if not isinstance(v, str) or not v:
         raise ConfigError(f"{where}: expected a folder path, got {v!r}")

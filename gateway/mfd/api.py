@@ -1,81 +1,39 @@
-"""JSON API over the Store (read-only for now): ``/api/v1/...`` on aiohttp.
+"""The HTTP frontend: the MFD app (static files), the JSON API under ``/api/v1/`` and ``/ws``.
 
-Conventions (docs N2K-AND-MFD.md): paths versioned under ``/api/v1/``; a service may be
-named by its short type (``battery``) or in full (``com.victronenergy.battery``); errors
-are JSON ``{"error": "..."}`` with 404 for an unknown device or path.
+One aiohttp application on its own socket. Reads come from the Store (``reads.py``), writes
+go through the gateway's one write gate behind the web guards (``write.py``), live values
+stream over the WebSocket (``ws.py``), and ``/api/v1/openapi.json`` describes all of it
+(tests check the real answers against that document).
 """
 
 from __future__ import annotations
 
+import json
 import socket
-from typing import Any
+from collections.abc import Callable, Sequence
+from importlib import resources
+from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.store import Device, Reading, Store
-from registers.model import SERVICE_PREFIX, CompiledMap
+from gateway.mfd import reads, write
+from gateway.mfd.common import CMAP_KEY, GATE_KEY, STORE_KEY, error
+from gateway.mfd.ssdp import DESCRIPTION_PATH, description_xml
+from gateway.mfd.write import WriteGuard
+from gateway.mfd.ws import WebSocketHub
+from gateway.store import Store
+from gateway.writes import WriteGate
+from registers.model import CompiledMap
 
-STORE_KEY = web.AppKey("store", Store)
-CMAP_KEY = web.AppKey("cmap", CompiledMap)
+__all__ = ["HttpServer", "make_app", "openapi_document"]
 
-
-def _short(service: str) -> str:
-    return service[len(SERVICE_PREFIX) :] if service.startswith(SERVICE_PREFIX) else service
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-def _value(v: Reading) -> dict[str, Any]:
-    return {"value": v.value if v.valid else None, "valid": v.valid, "timestamp": round(v.changed, 3)}
+PACKAGE: Final = resources.files("gateway.mfd")
+NO_CACHE: Final = {"Cache-Control": "no-cache"}  # plotters keep pages forever otherwise
 
 
-def _summary(device: Device, cmap: CompiledMap) -> dict[str, Any]:
-    return {
-        "service": SERVICE_PREFIX + device.service,
-        "type": device.service,
-        "instance": device.instance,
-        "unit_id": cmap.modbus.unit_for_instance(device.instance) if device.service in cmap.modbus.tables else None,
-    }
-
-
-def _device(request: web.Request) -> Device | web.Response:
-    service = _short(request.match_info["service"])
-    try:
-        instance = int(request.match_info["instance"])
-    except ValueError:
-        return _error(404, f"instance {request.match_info['instance']!r} is not a number")
-    device = request.app[STORE_KEY].device(service, instance)
-    if device is None:
-        return _error(404, f"no device {service} instance {instance}")
-    return device
-
-
-async def list_devices(request: web.Request) -> web.Response:
-    store, cmap = request.app[STORE_KEY], request.app[CMAP_KEY]
-    devices = sorted(store.devices(), key=lambda d: (d.service, d.instance))
-    return web.json_response({"devices": [_summary(d, cmap) for d in devices]})
-
-
-async def get_device(request: web.Request) -> web.Response:
-    device = _device(request)
-    if isinstance(device, web.Response):
-        return device
-    body = _summary(device, request.app[CMAP_KEY])
-    body["values"] = {p: _value(v) for p, v in sorted(device.values.items())}
-    return web.json_response(body)
-
-
-async def get_value(request: web.Request) -> web.Response:
-    device = _device(request)
-    if isinstance(device, web.Response):
-        return device
-    path = "/" + request.match_info["path"]
-    v = device.values.get(path)
-    if v is None:
-        return _error(404, f"{device.service} instance {device.instance} has no path {path}")
-    return web.json_response({"path": path, **_value(v)})
+def openapi_document() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(PACKAGE.joinpath("openapi.json").read_text(encoding="utf-8"))
+    return doc
 
 
 @web.middleware
@@ -83,25 +41,75 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         response: web.StreamResponse = await handler(request)
     except web.HTTPException as e:  # unknown routes, wrong methods: JSON like everything else
-        return _error(e.status, e.reason)
+        if e.status < 400:
+            raise
+        return error(e.status, e.reason)
     return response
 
 
-def make_app(store: Store, cmap: CompiledMap) -> web.Application:
+def make_app(
+    store: Store,
+    cmap: CompiledMap,
+    gate: WriteGate,
+    guard: WriteGuard,
+    hub: WebSocketHub,
+    name: str = "gx-gateway",
+    serial: Callable[[], str] = lambda: "000000000000",
+) -> web.Application:
     app = web.Application(middlewares=[json_errors])
     app[STORE_KEY] = store
     app[CMAP_KEY] = cmap
-    app.router.add_get("/api/v1/devices", list_devices)
-    app.router.add_get("/api/v1/devices/{service}/{instance}", get_device)
-    app.router.add_get("/api/v1/devices/{service}/{instance}/{path:.+}", get_value)
+    app[GATE_KEY] = gate
+    reads.add_routes(app)
+    write.add_routes(app, guard)
+    app.router.add_get("/ws", hub.handle)
+    spec = json.dumps(openapi_document())
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.Response(text=spec, content_type="application/json")
+
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    static = PACKAGE.joinpath("static")
+    index = static.joinpath("index.html").read_bytes()
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(body=index, content_type="text/html", charset="utf-8", headers=NO_CACHE)
+
+    async def upnp(request: web.Request) -> web.Response:
+        xml = description_xml(name, serial(), f"{request.scheme}://{request.host}")
+        return web.Response(text=xml, content_type="text/xml")
+
+    app.router.add_get("/", page)
+    app.router.add_get(DESCRIPTION_PATH, upnp)
+    app.router.add_static("/static/", str(static), append_version=False)
     return app
 
 
 class HttpServer:
-    """The JSON API on its own socket (bound here, so the port is known and errors are ours)."""
+    """The web frontend on its own socket (bound here, so the port is known and errors are ours).
 
-    def __init__(self, store: Store, cmap: CompiledMap) -> None:
-        self.runner = web.AppRunner(make_app(store, cmap), access_log=None, handle_signals=False)
+    ``gate`` is the gateway's one write gate (a private one when omitted, for tests of reads);
+    ``writes``, ``token`` and ``allow`` are the ``[http]`` guards of POST /api/v1/write;
+    ``name`` and ``serial`` describe the gateway to UPnP control points.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        cmap: CompiledMap,
+        gate: WriteGate | None = None,
+        *,
+        writes: bool = False,
+        token: str = "",
+        allow: Sequence[str] = (),
+        ws_send_timeout_s: float = 5.0,
+        name: str = "gx-gateway",
+        serial: Callable[[], str] = lambda: "000000000000",
+    ) -> None:
+        self.hub = WebSocketHub(store, send_timeout_s=ws_send_timeout_s)
+        guard = WriteGuard(writes=writes, token=token, allow=tuple(allow))
+        app = make_app(store, cmap, gate or WriteGate(store, cmap), guard, self.hub, name, serial)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         self.sock: socket.socket | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -117,6 +125,7 @@ class HttpServer:
             sock.close()
             raise
         self.sock = sock
+        self.hub.start()
         await self.runner.setup()
         await web.SockSite(self.runner, sock).start()
 
@@ -125,6 +134,7 @@ class HttpServer:
         return [self.sock.getsockname()[:2]] if self.sock is not None else []
 
     async def stop(self) -> None:
+        await self.hub.stop()
         await self.runner.cleanup()
         if self.sock is not None:
             self.sock.close()

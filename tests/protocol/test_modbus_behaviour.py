@@ -108,6 +108,20 @@ async def test_fc23_writes_then_reads(rig: Rig) -> None:
     await c.close()
 
 
+async def test_fc23_is_all_or_nothing(rig: Rig) -> None:
+    """A refused read part writes nothing: the client must never believe a write failed that happened."""
+    c = await RawClient.connect(rig.port)
+    write_mode_4 = struct.pack(">HHBH", 33, 1, 2, 4)
+    read_battery_voltage = struct.pack(">BHH", 23, 259, 1)  # a battery register, asked of the vebus unit
+    assert await c.request(VEBUS_UNIT, read_battery_voltage + write_mode_4) == exc(23, 0x0A)
+    assert await c.request(VEBUS_UNIT, struct.pack(">BHH", 23, 0, 1) + write_mode_4) == exc(23, 2)  # unmapped read
+    assert await c.request(VEBUS_UNIT, struct.pack(">BHHHHBH", 23, 33, 1, 33, 1, 2, 9)) == exc(23, 3)  # bad value
+    assert await c.request(VEBUS_UNIT, struct.pack(">BHHHHBH", 23, 33, 1, 3, 1, 2, 1)) == exc(23, 2)  # read-only
+    assert rig.owner.writes == []
+    assert rig.store.get("vebus", 276, "/Mode") == 3
+    await c.close()
+
+
 # --- any other function code: fc + 0x80, exception 01 -------------------------------------------------
 async def test_unsupported_function_codes(rig: Rig) -> None:
     c = await RawClient.connect(rig.port)

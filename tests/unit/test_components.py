@@ -65,6 +65,7 @@ async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> No
         "SunSpecSource",
         "Frontend",
         "Frontend",
+        "Discovery",
     ]
     assert gw.modbus is None and gw.http is None  # servers exist once started
     await gw.start()

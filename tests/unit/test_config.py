@@ -94,6 +94,12 @@ def test_same_instance_in_another_service_is_fine() -> None:
         ({"modbus": {"idle_timeout_s": -1}}, "modbus.idle_timeout_s: expected a number > 0"),
         ({"modbus": {"invalid": "nan"}}, "modbus.invalid: expected one of zero, sentinel"),
         ({"modbus": 5}, "modbus: expected a table"),
+        ({"http": {"writes": 1}}, "http.writes: expected true or false"),
+        ({"http": {"token": 5}}, "http.token: expected a string"),
+        ({"http": {"allow": ["x"]}}, "http.allow[0]: not a network"),
+        ({"http": {}, "discovery": {"navico": ["eth0"]}}, "discovery.navico[0]: not an IPv4 interface address"),
+        ({"http": {}, "discovery": {"mdns": "127.0.0.1"}}, "discovery.mdns: expected a list"),
+        ({"discovery": {"ssdp": ["127.0.0.1"]}}, "discovery: announces the web app, so it needs an [http] section"),
         ({"device": {"driver": "simulated"}}, "device: use [[device]] tables"),
         ({"device": [5]}, "device[0]: expected a table"),
         ({"device": [{"instance": 1}]}, "device[0].driver: missing (known: simulated, sunspec)"),
@@ -226,17 +232,13 @@ def test_docs_demo_column_is_demo_toml() -> None:
     committed = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
     demo = tomllib.loads(demo_toml())
     tables = _doc_tables(committed)
-    for section in ("modbus", "http"):
+    for section in ("modbus", "http", "discovery"):
         rows = tables[f"[{section}]"]
         for key, (_, demo_cell, _) in rows.items():
             want = _toml_literal(demo[section][key]) if key in demo[section] else "same"
             assert demo_cell == want, (section, key)
-    assert set(demo) <= {
-        "modbus",
-        "http",
-        "device",
-        "simulator",
-    }  # state_dir is the demo command's (a temporary folder)
+    # state_dir is the demo command's (a temporary folder)
+    assert set(demo) <= {"modbus", "http", "discovery", "device", "simulator"}
     assert "temporary folder" in tables["top level"]["state_dir"][1]
     assert f"```toml\n{demo_toml().rstrip()}\n```" in committed  # and the whole file, verbatim
 
@@ -248,7 +250,19 @@ def test_demo_flags_override_demo_toml(tmp_path: Path) -> None:
     flagged = demo_config(parse(["demo", "--modbus", "0.0.0.0:1502", "--http", "off"]), tmp_path)
     assert flagged.modbus == dataclasses.replace(plain.modbus, listen=("0.0.0.0", 1502))  # only listen changes
     assert flagged.http is None and flagged.devices == plain.devices
+    assert flagged.discovery.navico == flagged.discovery.ssdp == flagged.discovery.mdns == ()  # nothing to announce
     other_http = demo_config(parse(["demo", "--http", "[::1]:9000"]), tmp_path)
     assert other_http.http is not None and other_http.http.listen == ("::1", 9000)
+    assert other_http.http.writes is True  # only listen changes
     with pytest.raises(ConfigError, match=r"^--modbus: expected HOST:PORT, got '5020'$"):
         demo_config(parse(["demo", "--modbus", "5020"]), tmp_path)
+
+
+def test_web_writes_are_off_unless_configured_and_on_in_the_demo() -> None:
+    http = parse_config({"http": {}}).http
+    assert http is not None and http.writes is False and http.token == "" and http.allow == ()
+    assert parse_config({}).discovery.navico == ()  # every announcement off by default
+    demo = load_demo_config()
+    assert demo.http is not None and demo.http.writes is True
+    d = demo.discovery
+    assert d.navico == d.ssdp == d.mdns == ("127.0.0.1",)  # the demo announces on loopback only

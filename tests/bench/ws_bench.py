@@ -1,0 +1,180 @@
+"""WebSocket fan-out benchmark: 50 clients on `gx-gateway demo`'s /ws.
+
+Run from the repository root (``make bench`` prints; ``--write docs/BENCHMARKS.md`` replaces the
+WebSocket section of that file)::
+
+    .venv/bin/python tests/bench/ws_bench.py [--clients 50] [--duration 10] [--write docs/BENCHMARKS.md]
+
+The demo runs as its own process (pinned to CPU 0 when taskset exists); the clients run in this
+process (CPU 1). Two scenarios: the demo as it is (the simulation publishes once a second), and
+the same with writes at a fixed rate through POST /api/v1/write (each write re-solves the plant
+at once, so every write is a Store change of ~40 values fanned out to every client). Delay is
+from the moment the Store saw a change (the message's ``time``) to the client receiving it;
+the gateway's CPU is utime+stime from /proc/<pid>/stat over the window. Only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+START, END = "<!-- ws-bench:start -->", "<!-- ws-bench:end -->"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    m = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(m.group(1)) / 1024 if m else float("nan")
+
+
+def start_demo() -> tuple[subprocess.Popen[str], str]:
+    argv = [sys.executable, "-m", "gateway.cli", "demo", "--modbus", "127.0.0.1:0", "--http", "127.0.0.1:0"]
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        argv = ["taskset", "-c", "0", *argv]
+        os.sched_setaffinity(0, {1})
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    assert proc.stdout is not None
+    banner, deadline = "", time.monotonic() + 30
+    while "Ctrl-C" not in banner and time.monotonic() < deadline:
+        banner += proc.stdout.readline()
+    m = re.search(r"MFD app\s+(http://127\.0\.0\.1:\d+)/", banner)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"the demo did not start:\n{banner}")
+    return proc, m.group(1)
+
+
+async def scenario(base: str, pid: int, clients: int, duration: float, writes_per_s: float) -> dict[str, float]:
+    delays: list[float] = []
+    messages = 0
+    measuring = False
+
+    async def client(s: aiohttp.ClientSession, ready: asyncio.Event) -> None:
+        nonlocal messages
+        async with s.ws_connect(base + "/ws", max_msg_size=0) as ws:
+            ready.set()
+            async for msg in ws:
+                now = time.time()
+                body = json.loads(msg.data)
+                if measuring and body["type"] == "changes":
+                    delays.append(now - body["time"])
+                    messages += 1
+
+    async def writer(s: aiohttp.ClientSession) -> None:
+        n = 0
+        while True:
+            body = {"service": "vebus", "instance": 276, "path": "/Ac/ActiveIn/CurrentLimit", "value": 20 + n % 10}
+            async with s.post(base + "/api/v1/write", json=body) as r:
+                assert r.status == 200, await r.text()
+            n += 1
+            await asyncio.sleep(1 / writes_per_s)
+
+    async with aiohttp.ClientSession() as s:
+        readies = [asyncio.Event() for _ in range(clients)]
+        tasks = [asyncio.create_task(client(s, r)) for r in readies]
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 20)
+        if writes_per_s:
+            tasks.append(asyncio.create_task(writer(s)))
+        await asyncio.sleep(1.0)  # warm-up
+        measuring = True
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        await asyncio.sleep(duration)
+        cpu1, t1 = cpu_seconds(pid), time.monotonic()
+        measuring = False
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    delays.sort()
+    pick = lambda q: delays[min(len(delays) - 1, int(q * len(delays)))] * 1000 if delays else float("nan")  # noqa: E731
+    return {
+        "clients": clients,
+        "writes_per_s": writes_per_s,
+        "messages_per_s": messages / (t1 - t0),
+        "cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0),
+        "p50_ms": pick(0.50),
+        "p99_ms": pick(0.99),
+        "max_ms": delays[-1] * 1000 if delays else float("nan"),
+        "rss_mb": rss_mb(pid),
+    }
+
+
+def render(rows: list[dict[str, float]], command: str) -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    lines = [
+        START,
+        "## WebSocket fan-out (/ws)",
+        "",
+        f"Generated by `tests/bench/ws_bench.py`. Command: `{command}`",
+        "",
+        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; nproc: {os.cpu_count()}; cpu: {cpu}",
+        f"- python: {platform.python_version()}; aiohttp: {aiohttp.__version__}; gateway pinned to CPU 0, clients to CPU 1",
+        "- delay: Store change (the message's `time`) to a client's receive; gateway CPU from /proc/<pid>/stat",
+        "",
+        "| clients | writes/s | messages/s (all clients) | gateway CPU % | p50 ms | p99 ms | max ms | gateway RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['clients']:.0f} | {r['writes_per_s']:.0f} | {r['messages_per_s']:,.0f} | {r['cpu_pct']:.1f} | "
+            f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.2f} | {r['rss_mb']:.1f} |"
+        )
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds measured per scenario")
+    parser.add_argument("--writes", type=float, default=20.0, help="writes/s in the second scenario")
+    parser.add_argument("--write", metavar="FILE", help="replace the WebSocket section of this markdown file")
+    args = parser.parse_args()
+    proc, base = start_demo()
+    try:
+        rows = [
+            asyncio.run(scenario(base, proc.pid, args.clients, args.duration, 0.0)),
+            asyncio.run(scenario(base, proc.pid, args.clients, args.duration, args.writes)),
+        ]
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    command = "python tests/bench/ws_bench.py " + " ".join(sys.argv[1:])
+    text = render(rows, command.strip())
+    print(text)
+    if args.write:
+        path = Path(args.write)
+        old = path.read_text(encoding="utf-8")
+        if START in old and END in old:
+            new = old.split(START, 1)[0] + text.rstrip("\n") + old.split(END, 1)[1]
+        else:
+            new = old.rstrip("\n") + "\n\n" + text
+        path.write_text(new, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""The MFD app in a real browser: headless Chromium (Debian's) against a running `gx-gateway demo`.
+
+At 800x480 and 1280x720 the page must show live values equal to the Store's, changing; never
+"NaN", "undefined" or "[object Object]"; a control with its confirm step must change the Store;
+a refused write must show the gateway's reason. Screenshots go to test-artifacts/.
+Skips without chromium locally; fails without it when GXGW_REQUIRE_INTEROP=1 (CI installs it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from registers import CompiledMap
+from tests.helpers import ROOT, need_tool
+from tests.web.chromium import Page, chromium
+from tests.web.rig import web_rig
+
+pytestmark = pytest.mark.interop
+ARTIFACTS = ROOT / "test-artifacts"
+BAD_TEXT = ("NaN", "undefined", "[object Object]")
+
+
+@pytest.fixture(scope="module")
+def demo_url() -> Iterator[str]:
+    need_tool("chromium")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "demo", "--modbus", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    banner, deadline = "", time.monotonic() + 20
+    while "Ctrl-C" not in banner and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        banner += line
+    m = re.search(r"MFD app\s+(http://127\.0\.0\.1:\d+/)", banner)
+    try:
+        assert m, f"no MFD app address in the banner:\n{banner}"
+        yield m.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def api(base: str, path: str) -> Any:
+    with urllib.request.urlopen(base + path, timeout=5) as r:
+        return json.load(r)
+
+
+def store_value(base: str, service: str, path: str) -> Any:
+    return api(base, f"api/v1/values?service={service}&path={path}")["values"][0]["value"]
+
+
+async def shown(page: Page, element: str) -> str:
+    text: str = await page.evaluate(f"document.getElementById({json.dumps(element)}).textContent")
+    return text
+
+
+async def matches_store(page: Page, base: str, element: str, path: str, digits: int) -> str:
+    """Wait until the page shows the system value at ``path`` as the Store has it (either side of a tick)."""
+    text = ""
+    for _ in range(50):
+        before = await asyncio.to_thread(store_value, base, "system", path)
+        text = await shown(page, element)
+        after = await asyncio.to_thread(store_value, base, "system", path)
+        number = float(text.split()[0]) if text != "--" else None
+        if number is not None and any(
+            v is not None and abs(number - round(v, digits)) < 10**-digits / 2 + 1e-9 for v in (before, after)
+        ):
+            return text
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"#{element} shows {text!r}; the Store has {before!r}/{after!r} at {path}")
+
+
+async def no_bad_text(page: Page) -> None:
+    body = await page.evaluate("document.body.innerText")
+    for bad in BAD_TEXT:
+        assert bad not in body, f"the page shows {bad!r}:\n{body}"
+
+
+@pytest.mark.parametrize("width,height", [(800, 480), (1280, 720)])
+async def test_live_values_equal_the_store_and_change(demo_url: str, width: int, height: int) -> None:
+    async with chromium(need_tool("chromium")) as page:
+        await page.size(width, height)
+        await page.open(demo_url)
+        await page.wait_for("document.getElementById('conn').textContent === 'Live'")
+        await page.wait_for("document.getElementById('bat-soc').textContent !== '--'")
+        soc = await matches_store(page, demo_url, "bat-soc", "/Dc/Battery/Soc", 1)
+        volts = await matches_store(page, demo_url, "bat-v", "/Dc/Battery/Voltage", 2)
+        assert soc.endswith(" %") and volts.endswith(" V")
+        ttg = await asyncio.to_thread(store_value, demo_url, "system", "/Dc/Battery/TimeToGo")
+        if ttg is None:  # charging: no time to go, and the page must say so, not 0
+            assert await shown(page, "bat-ttg") == "--"
+        await page.wait_for(
+            f"document.getElementById('bat-v').textContent !== {json.dumps(volts)} || "
+            f"document.getElementById('bat-soc').textContent !== {json.dumps(soc)}",
+            timeout=15,
+        )
+        await matches_store(page, demo_url, "bat-v", "/Dc/Battery/Voltage", 2)
+        await no_bad_text(page)
+        assert await page.evaluate("document.getElementById('lost').className") == "hidden"
+        await page.screenshot(ARTIFACTS / f"mfd-{width}x{height}.png")
+        assert not page.console, page.console
+
+
+async def test_mode_control_with_confirm_and_a_refused_write(demo_url: str) -> None:
+    async with chromium(need_tool("chromium")) as page:
+        await page.size(800, 480)
+        await page.open(demo_url)
+        await page.wait_for(
+            "document.getElementById('inv-mode') && document.getElementById('inv-mode').textContent === 'On'"
+        )
+        mode = lambda: store_value(demo_url, "vebus", "/Mode")  # noqa: E731
+        assert await asyncio.to_thread(mode) == 3
+        await page.click("#btn-mode")
+        await page.wait_for("document.getElementById('dialog').className === ''")
+        await page.click("#mode-4")
+        assert await asyncio.to_thread(mode) == 3  # nothing happens before the confirm
+        await page.screenshot(ARTIFACTS / "mfd-confirm-800x480.png")
+        await page.click("#dialog-confirm")
+        await page.wait_for("document.getElementById('dialog').className === 'hidden'")
+        assert await asyncio.to_thread(mode) == 4
+        await page.wait_for("document.getElementById('inv-mode').textContent === 'Off'")
+        await page.wait_for("document.getElementById('inv-state').textContent === 'Off'")
+
+        await page.click("#btn-mode")
+        await page.click("#mode-3")
+        await page.click("#dialog-confirm")
+        await page.wait_for("document.getElementById('inv-mode').textContent === 'On'")
+        assert await asyncio.to_thread(mode) == 3
+
+        limit = await asyncio.to_thread(store_value, demo_url, "vebus", "/Ac/ActiveIn/CurrentLimit")
+        await page.click("#btn-limit")
+        await page.evaluate("document.getElementById('dialog-number').value = '500'")
+        await page.click("#dialog-confirm")
+        reason = await page.wait_for(
+            "document.getElementById('dialog-error').textContent.indexOf('Refused') === 0 && "
+            "document.getElementById('dialog-error').textContent"
+        )
+        assert "above the maximum 100" in reason
+        await page.screenshot(ARTIFACTS / "mfd-refused-800x480.png")
+        assert await asyncio.to_thread(store_value, demo_url, "vebus", "/Ac/ActiveIn/CurrentLimit") == limit
+        await page.click("#dialog-cancel")
+        await no_bad_text(page)
+
+
+async def test_invalid_values_show_dashes_and_a_lost_connection_shows(cmap: CompiledMap) -> None:
+    exe = need_tool("chromium")
+    async with web_rig(cmap) as rig, chromium(exe) as page:
+        await page.size(800, 480)
+        await page.open(rig.base + "/")
+        await page.wait_for("document.getElementById('bat-soc').textContent.indexOf('%') > 0")
+        rig.store.publish("battery", 512, {"/Soc": None, "/Dc/0/Voltage": None})  # the system follows
+        await page.wait_for("document.getElementById('bat-soc').textContent === '--'")
+        await page.wait_for("document.getElementById('bat-v').textContent === '--'")
+        assert rig.store.get("system", 0, "/Dc/Battery/Soc") is None
+        rig.store.publish("battery", 512, {"/Soc": 64.25})
+        await page.wait_for("document.getElementById('bat-soc').textContent === '64.3 %'")
+        await no_bad_text(page)
+        await rig.http.stop()  # the gateway goes away: the page must say so
+        await page.wait_for("document.getElementById('lost').className === ''")
+        await page.screenshot(ARTIFACTS / "mfd-lost-800x480.png")
+        assert await shown(page, "conn") == "Offline"
