@@ -103,7 +103,7 @@ class SunSpecSim:
         img.set_raw(nameplate, "WRtg_SF", 0)
         img.set(nameplate, "DERTyp", 4)
         img.set(nameplate, "WRtg", self.max_w)
-        self.energy_wh = 4_000_000.0 + self.rng.random() * 1000
+        self.energy_wh = 150_000.0 + self.rng.random() * 1000  # 50 kWh a phase: the uint16 registers hold it too
         self._init_controls()
         self.meter = img.slot(203) if 203 in p.models else None
         self.import_wh, self.export_wh = 1_500_000.0, 2_500_000.0
