@@ -27,6 +27,7 @@ from gateway.identity import load_or_create_identity
 from gateway.mfd.api import HttpServer
 from gateway.mfd.discovery import Discovery
 from gateway.modbus.server import ModbusServer
+from gateway.ops.routes import with_ops_routes
 from gateway.settings import Settings
 from gateway.sim.protocols.simulators import Simulators
 from gateway.sources import DRIVERS, SourceContext, build_sources
@@ -150,15 +151,18 @@ class Gateway:
             serial = lambda: system.system.serial  # noqa: E731 - known once the system service started
             http = Frontend(
                 "HTTP",
-                lambda: HttpServer(
-                    self.store,
-                    self.cmap,
-                    self.gate,
-                    writes=h.writes,
-                    token=h.token,
-                    allow=h.allow,
-                    name=d.name,
-                    serial=serial,
+                lambda: with_ops_routes(  # /healthz, /api/v1/status, /metrics (gateway/ops)
+                    HttpServer(
+                        self.store,
+                        self.cmap,
+                        self.gate,
+                        writes=h.writes,
+                        token=h.token,
+                        allow=h.allow,
+                        name=d.name,
+                        serial=serial,
+                    ),
+                    self,
                 ),
                 h.listen,
             )
@@ -167,6 +171,11 @@ class Gateway:
                 port = lambda: http.server.sockets[0][1] if http.server else h.listen[1]  # noqa: E731
                 parts.append(Discovery(d.name, port, serial, navico=d.navico, ssdp=d.ssdp, mdns=d.mdns))
         return parts
+
+    @property
+    def running(self) -> bool:
+        """Started and not (being) stopped."""
+        return self._stack is not None
 
     @property
     def modbus(self) -> ModbusServer | None:

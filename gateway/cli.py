@@ -1,4 +1,4 @@
-"""Command line: ``gx-gateway check | registers | run | demo | simulate | config-docs``.
+"""Command line: ``gx-gateway check | registers | run | demo | simulate | status | export | config-docs``.
 
 ``demo`` is ``run`` with the packaged demo.toml (flags override its keys) and a friendlier
 ready-banner; everything between loading the config and that banner is the same code.
@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Final
 
 from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.config import (
@@ -28,6 +29,8 @@ from gateway.config import (
     render_config_docs,
 )
 from gateway.derived import gateway_version
+from gateway.ops import export, status
+from gateway.ops.logs import FORMATS, LEVELS, setup_logging
 from gateway.sim.protocols.sunspec_sim import PROFILES
 from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS
@@ -196,47 +199,101 @@ def cmd_config_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLES: Final = {
+    "check": """\
+examples:
+  gx-gateway check                      # ok: 33 services, 1003 registers, ...
+  gx-gateway check --mappings ./mappings""",
+    "registers": """\
+examples:
+  gx-gateway registers --format csv > registers.csv
+  gx-gateway registers --format md      # what docs/registers.md holds""",
+    "run": """\
+examples:
+  gx-gateway run --config /etc/gx-gateway/gateway.toml
+  gx-gateway run --config gateway.toml --log-format json --log-level debug""",
+    "demo": """\
+examples:
+  gx-gateway demo                                    # Modbus 127.0.0.1:5020, HTTP 127.0.0.1:8088
+  gx-gateway demo --modbus 127.0.0.1:1502 --http off
+  gx-gateway demo --state-dir ./demo-state           # keep settings between runs""",
+    "config-docs": """\
+examples:
+  gx-gateway config-docs > docs/config.md""",
+}
+
+
+def _add(sub: Any, name: str, help: str, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=EXAMPLES[name],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=parents,
+    )
+    return parser
+
+
+def logging_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "--log-level", choices=LEVELS, default=default, help="least severe events logged (run/demo default: info)"
+    )
+    parser.add_argument(
+        "--log-format", choices=FORMATS, default=default, help="one line per event: key=value text or JSON"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gx-gateway", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="gx-gateway",
+        description="Modbus-TCP gateway for energy systems, compatible with the Victron GX register list.",
+        epilog="Each command answers --help with examples. Logs go to stderr, one line per event.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"gx-gateway {gateway_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("check", help="compile the mappings and report every problem as file:line: Rnn message")
+    logging_options(parser, None)
+    common = argparse.ArgumentParser(add_help=False)  # the same options after the command name
+    logging_options(common, argparse.SUPPRESS)
+    parents = [common]
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = _add(sub, "check", "compile the mappings and report every problem as file:line: Rnn message", parents)
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_check)
-    p = sub.add_parser("registers", help="print the compiled register list")
+    p = _add(sub, "registers", "print the compiled register list", parents)
     p.add_argument("--format", choices=sorted(RENDERERS), default="csv")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_registers)
-    p = sub.add_parser("run", help="run the gateway from a TOML config file (docs/config.md)")
+    p = _add(sub, "run", "run the gateway from a TOML config file (docs/config.md)", parents)
     p.add_argument("--config", metavar="FILE", required=True)
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser(
-        "demo", help="run a complete simulated installation on loopback (`run` with the packaged demo.toml)"
+    p = _add(
+        sub, "demo", "run a complete simulated installation on loopback (`run` with the packaged demo.toml)", parents
     )
     p.add_argument("--modbus", metavar="HOST:PORT", help="Modbus-TCP address (default: demo.toml's [modbus] listen)")
     p.add_argument("--http", metavar="HOST:PORT", help="JSON API address or off (default: demo.toml's [http] listen)")
     p.add_argument("--state-dir", metavar="DIR", help="keep settings here (default: a temporary folder)")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("simulate", help="run SunSpec inverter simulators (Modbus-TCP) until Ctrl-C")
+    p = _add(sub, "simulate", "run SunSpec inverter simulators (Modbus-TCP) until Ctrl-C", parents)
     p.add_argument("kind", choices=sorted(PROFILES), help="which inverter")
     p.add_argument("--listen", metavar="HOST:PORT", default="127.0.0.1:1502", help="address (port 0 = any free port)")
     p.add_argument("--count", type=int, default=1, help="how many, on consecutive ports (default 1)")
     p.add_argument("--day-s", type=float, default=3600.0, help="seconds of a compressed day (default 3600)")
     p.add_argument("--start-hour", type=float, default=10.0, help="time of day to start at (default 10)")
     p.set_defaults(func=cmd_simulate)
-    p = sub.add_parser("config-docs", help="print the configuration reference (docs/config.md)")
+    status.register(sub, parents)
+    export.register(sub, parents)
+    p = _add(sub, "config-docs", "print the configuration reference (docs/config.md)", parents)
     p.set_defaults(func=cmd_config_docs)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command in ("run", "demo") else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = args.log_level or ("info" if args.command in ("run", "demo") else "warning")
+    setup_logging(level, args.log_format or "text")
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

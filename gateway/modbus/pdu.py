@@ -38,6 +38,10 @@ FC16_REQ: Final = struct.Struct(">HHB")
 FC23_REQ: Final = struct.Struct(">HHHHB")
 
 WriteReply = Coroutine[Any, Any, bytes]
+# Requests are counted per (function, unit id) in one flat list of plain integers, bumped inline
+# (the hot path pays an index and an add); /metrics renders them on scrape (gateway/ops/metrics.py).
+COUNTED_FUNCTIONS: Final = (3, 4, 6, 16, 23)  # slot = index here; every other code shares slot 5
+FUNCTION_SLOT: Final = bytes(COUNTED_FUNCTIONS.index(f) if f in COUNTED_FUNCTIONS else 5 for f in range(256))
 ANONYMOUS: Final = Writer("modbus")
 # What a refusal of the write gate answers on Modbus.
 REFUSAL_CODES: Final = {
@@ -77,24 +81,40 @@ class RequestHandler:
         self.gate = gate
         self.writes = writes
         self.write_timeout_s = write_timeout_s
+        self.requests = [0] * (256 * (len(COUNTED_FUNCTIONS) + 1))  # [slot << 8 | unit]
+        self.exceptions: dict[tuple[int, int, int], int] = {}  # (fc, unit, code) -> count
+
+    def _exception(self, tid: int, unit: int, fc: int, code: int) -> bytes:
+        key = (fc, unit, code)
+        self.exceptions[key] = self.exceptions.get(key, 0) + 1
+        return EXCEPTION.pack(tid, 0, 3, unit, (fc | 0x80) & 0xFF, code)
 
     # The hot path: a read is a slice of the device's image.
     def read(self, tid: int, unit: int, fc: int, start: int, count: int) -> bytes:
+        self.requests[(fc - 3) << 8 | unit] += 1  # fc is 3 or 4: slots 0 and 1
         if not 0 < count <= MAX_READ:
-            return EXCEPTION.pack(tid, 0, 3, unit, fc | 0x80, ILLEGAL_VALUE)
+            return self._exception(tid, unit, fc, ILLEGAL_VALUE)
         run = self.by_address.get(start)
         if run is None or start + count > run.run_end:
-            return EXCEPTION.pack(tid, 0, 3, unit, fc | 0x80, ILLEGAL_ADDRESS)
+            return self._exception(tid, unit, fc, ILLEGAL_ADDRESS)
         table = run.table
         image = self.images[table.name].get(self.unit_ids.get(unit, unit))
         if image is None:
-            return EXCEPTION.pack(tid, 0, 3, unit, fc | 0x80, GATEWAY_PATH_UNAVAILABLE)
+            return self._exception(tid, unit, fc, GATEWAY_PATH_UNAVAILABLE)
         off = (start - table.low) << 1
         n = count << 1
         return READ_HEADER.pack(tid, 0, n + 3, unit, fc, n) + image[off : off + n]
 
     def handle(self, tid: int, unit: int, fc: int, pdu: bytes, writer: Writer = ANONYMOUS) -> bytes | WriteReply:
         """Any request but a well-formed FC 3/4; ``pdu`` starts after the function code."""
+        self.requests[FUNCTION_SLOT[fc] << 8 | unit] += 1
+        result = self._handle(tid, unit, fc, pdu, writer)
+        if isinstance(result, bytes) and result[7] & 0x80:
+            key = (fc, unit, result[8])
+            self.exceptions[key] = self.exceptions.get(key, 0) + 1
+        return result
+
+    def _handle(self, tid: int, unit: int, fc: int, pdu: bytes, writer: Writer) -> bytes | WriteReply:
         if fc in (3, 4):  # wrong length for a read
             return exception(tid, unit, fc, ILLEGAL_VALUE)
         if fc == 6:
@@ -132,8 +152,19 @@ class RequestHandler:
                 return exception(tid, unit, fc, write_check)
             if self.images[run.table.name].get(self.unit_ids.get(unit, unit)) is None:
                 return exception(tid, unit, fc, GATEWAY_PATH_UNAVAILABLE)  # all or nothing: nothing written
-            return self._write(tid, unit, fc, wstart, data, writer, lambda: self.read(tid, unit, fc, rstart, rcount))
+            then_read = lambda: self._read_after_write(tid, unit, fc, rstart, rcount)  # noqa: E731
+            return self._write(tid, unit, fc, wstart, data, writer, then_read)
         return exception(tid, unit, fc, ILLEGAL_FUNCTION)
+
+    def _read_after_write(self, tid: int, unit: int, fc: int, start: int, count: int) -> bytes:
+        """FC 23's read part: its addresses were checked before the write; the device may have gone."""
+        run = self.by_address[start]
+        image = self.images[run.table.name].get(self.unit_ids.get(unit, unit))
+        if image is None:
+            return self._exception(tid, unit, fc, GATEWAY_PATH_UNAVAILABLE)
+        off = (start - run.table.low) << 1
+        n = count << 1
+        return READ_HEADER.pack(tid, 0, n + 3, unit, fc, n) + image[off : off + n]
 
     # --- writes ------------------------------------------------------------------------
     def _write(
@@ -203,8 +234,8 @@ class RequestHandler:
         try:
             await self.gate.write(service, instance, changes, writer, timeout=self.write_timeout_s, checked=True)
         except WriteRefused as e:
-            return exception(tid, unit, fc, REFUSAL_CODES[e.refusal])
+            return self._exception(tid, unit, fc, REFUSAL_CODES[e.refusal])
         except Exception:  # a driver bug must not wedge the connection: answer, and say so
             log.exception("write to %s instance %d failed in its owner", service, instance)
-            return exception(tid, unit, fc, DEVICE_FAILURE)
+            return self._exception(tid, unit, fc, DEVICE_FAILURE)
         return reply()

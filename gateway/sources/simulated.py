@@ -33,6 +33,15 @@ class SimulatedSource:
         self.installation.start()
         self._task = asyncio.create_task(self.installation.run())
 
+    def health(self) -> str | None:
+        """None while the simulation runs (asked by /healthz), else why not."""
+        if self._task is None:
+            return "not started"
+        if self._task.done():
+            error = None if self._task.cancelled() else self._task.exception()
+            return f"the simulation stopped: {error!r}" if error else "the simulation stopped"
+        return None
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
