@@ -8,6 +8,7 @@ with one [[device]] pointed at it, the simulator stopped (0x0A within 3 polls) a
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -164,8 +165,9 @@ def test_run_config_with_one_sunspec_device_and_a_simulator_that_stops(tmp_path:
         deadline = time.monotonic() + 15
         while not port and time.monotonic() < deadline:
             line = gw.stderr.readline()
-            if "Modbus-TCP listening on" in line:
-                port = int(line.rsplit(":", 1)[1])
+            found = re.search(r"Modbus-TCP listening on 127\.0\.0\.1:(\d+)", line)
+            if found:
+                port = int(found.group(1))
         assert port, "no listening line"
 
         def power() -> str:
