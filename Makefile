@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test lint docs demo bench clean
+.PHONY: test lint docs demo bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/modbus_bench.py
 	$(BIN)/python tests/bench/sources_bench.py
 	$(BIN)/python tests/bench/ws_bench.py
+
+# Minutes, not in `make test`: 50 kill -9 rounds, a memory-flat soak under load, a client
+# that never reads (docs/RELIABILITY.md).
+soak: $(STAMP)
+	GXGW_KILL_ROUNDS=50 $(BIN)/python -m pytest -q -p no:cacheprovider tests/protocol/test_kill9.py
+	$(BIN)/python tests/bench/reliability_bench.py never-reader --seconds 10
+	$(BIN)/python tests/bench/reliability_bench.py soak --seconds 300
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

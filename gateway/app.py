@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Generic, Protocol, TypeVar
 
 from gateway.components import Component, StartupError, start_all
 from gateway.config import Config
+from gateway.guards import Guards
 from gateway.identity import load_or_create_identity
 from gateway.mfd.api import HttpServer
 from gateway.mfd.discovery import Discovery
@@ -44,9 +46,10 @@ log = logging.getLogger(__name__)
 class SettingsComponent:
     """The settings device; at stop, a pending save is written now."""
 
-    def __init__(self, store: Store, state_dir: Path | None) -> None:
+    def __init__(self, store: Store, state_dir: Path | None, cmap: CompiledMap | None = None) -> None:
         self.state_dir = state_dir
-        self.settings = Settings(store, state_dir)
+        specs = cmap.paths.get("settings") if cmap is not None else None
+        self.settings = Settings(store, state_dir, specs=specs)
 
     async def start(self) -> None:
         try:
@@ -113,11 +116,13 @@ class Gateway:
     config: Config
     store: Store = field(default_factory=Store)
     gate: WriteGate = field(init=False)  # the one write gate every frontend writes through
+    guards: Guards = field(init=False)  # audit, fd budget, setpoint watchdog, health, TLS
     components: list[Component] = field(init=False)
     _stack: contextlib.AsyncExitStack | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.gate = WriteGate(self.store, self.cmap)
+        self.guards = Guards(self)
         self.components = self.plan()
 
     def plan(self) -> list[Component]:
@@ -134,18 +139,23 @@ class Gateway:
                 idle_timeout_s=m.idle_timeout_s,
                 invalid_zero=m.invalid == "zero",
                 gate=self.gate,
+                max_per_address=m.max_per_address,
+                frame_timeout_s=m.frame_timeout_s,
             ),
             m.listen,
         )
         context = SourceContext(self.cmap)
         system = SystemComponent(self.store, c.state_dir)
         parts: list[Component] = [
-            SettingsComponent(self.store, c.state_dir),
+            SettingsComponent(self.store, c.state_dir, self.cmap),
             system,
             *([Simulators(self.store, c.simulators, context.endpoints)] if c.simulators else []),
             *build_sources(self.store, c.devices, DRIVERS, context),
+            *self.guards.components(),
             modbus,
         ]
+        if m.tls is not None:
+            parts.append(Frontend("Modbus/TCP Security", self.guards.tls_server, m.tls.listen))
         if c.http is not None:
             h, d = c.http, c.discovery
             serial = lambda: system.system.serial  # noqa: E731 - known once the system service started
@@ -161,6 +171,7 @@ class Gateway:
                         allow=h.allow,
                         name=d.name,
                         serial=serial,
+                        limits=self.guards.http_limits,
                     ),
                     self,
                 ),
@@ -180,6 +191,11 @@ class Gateway:
     @property
     def modbus(self) -> ModbusServer | None:
         return self._server(ModbusServer)
+
+    @property
+    def modbus_tls(self) -> ModbusServer | None:
+        servers = [c.server for c in self.components if isinstance(c, Frontend) and isinstance(c.server, ModbusServer)]
+        return next((s for s in servers if s.tls is not None), None)
 
     @property
     def http(self) -> HttpServer | None:
@@ -204,6 +220,8 @@ class Gateway:
 
 def _reason(e: OSError) -> str:
     """'address already in use', not asyncio's 'error while attempting to bind on ...'."""
+    if isinstance(e, socket.gaierror):  # not "unknown error -2"
+        return f"cannot resolve the host name ({e.strerror})".lower()
     return (os.strerror(e.errno) if e.errno else str(e)).lower()
 
 

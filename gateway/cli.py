@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from gateway import loglimit
 from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.config import (
     Config,
@@ -115,6 +116,9 @@ def _run_ready(gateway: Gateway) -> None:
     assert gateway.modbus is not None
     host, port = gateway.modbus.sockets[0]
     log.info("Modbus-TCP listening on %s:%d", host, port)
+    for label, server in (("Modbus/TCP Security", gateway.modbus_tls), ("HTTP", gateway.http)):
+        if server is not None:
+            log.info("%s listening on %s:%d", label, *server.sockets[0][:2])
 
 
 def _serve(cmap: CompiledMap, config: Config, on_ready: Callable[[Gateway], None]) -> int:
@@ -299,6 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = args.log_level or ("info" if args.command in ("run", "demo") else "warning")
     setup_logging(level, args.log_format or "text")
+    loglimit.install()  # a flood of one kind of event is collapsed, not written line by line
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -18,16 +18,17 @@ from typing import Any, Final
 from gateway.keys import (
     ConfigError,
     Key,
+    at_least,
     boolean,
     check_table,
     choice,
     cidrs,
+    file_path,
     folder,
     format_value,
     integer,
     ipv4_addresses,
     parse_listen,
-    positive,
     text,
 )
 from gateway.sim.protocols.simulators import KEYS as SIMULATOR_KEYS
@@ -40,23 +41,60 @@ __all__ = [
     "DiscoveryConfig",
     "HttpConfig",
     "ModbusConfig",
+    "SetpointsConfig",
+    "TlsConfig",
     "load_config",
     "parse_config",
     "parse_listen",
 ]
 
+
+def role_table(where: str, v: Any) -> dict[str, str]:
+    if not isinstance(v, dict):
+        raise ConfigError(f'{where}: expected a table like {{ operator = "read-write" }}, got {v!r}')
+    return {str(k): choice("read-only", "read-write")(f"{where}.{k}", x) for k, x in v.items()}
+
+
+def setpoint_timeout(where: str, v: Any) -> float:
+    if v == 0 and not isinstance(v, bool):
+        return 0.0
+    return float(at_least(1.0)(where, v))
+
+
 TOP: Final = (Key("state_dir", Path("/var/lib/gx-gateway"), folder, "settings and identities"),)
 MODBUS: Final = (
     Key("listen", ("0.0.0.0", 502), parse_listen, "HOST:PORT of the Modbus-TCP server"),
-    Key("writes", True, boolean, "accept writes (FC 6, 16, 23); false answers them with exception 02"),
+    Key("writes", False, boolean, "accept writes (FC 6, 16, 23); false (the default) answers them with exception 02"),
     Key("allow", (), cidrs, "client networks (CIDR) allowed to connect; empty = everyone"),
-    Key("max_connections", 64, integer(1, 10000), "over the cap, the oldest idle connection is closed"),
-    Key("idle_timeout_s", 120.0, positive, "close a connection silent for this long"),
+    Key(
+        "max_connections",
+        64,
+        integer(1, 10000),
+        "over the cap, a stalled, never used or irregular connection makes room (docs/modbus.md)",
+    ),
+    Key("idle_timeout_s", 120.0, at_least(1.0), "close a connection silent for this long"),
     Key(
         "invalid",
         "zero",
         choice("zero", "sentinel"),
         'an invalid value reads as 0, as on a GX; "sentinel" = the type\'s not-available value (e.g. 0xFFFF)',
+    ),
+    Key("max_per_address", 16, integer(1, 10000), "connections one client address may hold (loopback included)"),
+    Key("frame_timeout_s", 5.0, at_least(0.5), "a started request frame must be complete within this time"),
+)
+TLS: Final = (
+    Key("listen", ("0.0.0.0", 802), parse_listen, "HOST:PORT of the Modbus/TCP Security (TLS) listener"),
+    Key("cert", Path("/etc/gx-gateway/server.pem"), file_path, "the server's certificate chain (PEM)"),
+    Key("key", Path("/etc/gx-gateway/server.key"), file_path, "the server's private key (PEM)"),
+    Key("client_ca", Path("/etc/gx-gateway/clients-ca.pem"), file_path, "CA(s) that sign client certificates"),
+    Key("roles", {}, role_table, 'role (certificate extension) -> "read-only" or "read-write"; others read only'),
+)
+SETPOINTS: Final = (
+    Key(
+        "timeout_s",
+        60.0,
+        setpoint_timeout,
+        "volatile EMS setpoints not written again within this time revert to a safe value; 0 = never",
     ),
 )
 HTTP: Final = (
@@ -74,8 +112,10 @@ DISCOVERY: Final = (
 SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
     "": TOP,
     "modbus": MODBUS,
+    "modbus.tls": TLS,
     "http": HTTP,
     "discovery": DISCOVERY,
+    "setpoints": SETPOINTS,
 }
 DEMO_FILE: Final = "demo.toml"  # in the gateway package
 # What the `demo` command sets itself rather than reading from demo.toml.
@@ -90,6 +130,23 @@ class ModbusConfig:
     max_connections: int = MODBUS[3].default
     idle_timeout_s: float = MODBUS[4].default
     invalid: str = MODBUS[5].default
+    max_per_address: int = MODBUS[6].default
+    frame_timeout_s: float = MODBUS[7].default
+    tls: TlsConfig | None = None  # [modbus.tls]; absent = no TLS listener
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    listen: tuple[str, int] = TLS[0].default
+    cert: Path = TLS[1].default
+    key: Path = TLS[2].default
+    client_ca: Path = TLS[3].default
+    roles: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SetpointsConfig:
+    timeout_s: float = SETPOINTS[0].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +175,18 @@ class Config:
     devices: tuple[DeviceConfig, ...] = ()
     simulators: tuple[SimulatorConfig, ...] = ()
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    setpoints: SetpointsConfig = field(default_factory=SetpointsConfig)
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    top = check_table("", dict(data), TOP, allow_tables=("modbus", "http", "device", "discovery", "simulator"))
-    modbus = ModbusConfig(**check_table("modbus", data.get("modbus", {}), MODBUS))
+    top = check_table(
+        "", dict(data), TOP, allow_tables=("modbus", "http", "device", "discovery", "setpoints", "simulator")
+    )
+    modbus_table = data.get("modbus", {})
+    modbus = ModbusConfig(**check_table("modbus", modbus_table, MODBUS, allow_tables=("tls",)))
+    if isinstance(modbus_table, dict) and "tls" in modbus_table:
+        tls = TlsConfig(**check_table("modbus.tls", modbus_table["tls"], TLS))
+        modbus = replace(modbus, tls=tls)
     http = HttpConfig(**check_table("http", data["http"], HTTP)) if "http" in data else None
     devices = parse_devices(data.get("device", []), DRIVERS)
     discovery = DiscoveryConfig(**check_table("discovery", data.get("discovery", {}), DISCOVERY))
@@ -130,6 +194,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         raise ConfigError("discovery: announces the web app, so it needs an [http] section")
     simulators = parse_simulators(data.get("simulator", []))
     _check_simulator_names(devices, simulators)
+    setpoints = SetpointsConfig(**check_table("setpoints", data.get("setpoints", {}), SETPOINTS))
     return Config(
         state_dir=top.get("state_dir", TOP[0].default),
         modbus=modbus,
@@ -137,6 +202,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         devices=devices,
         simulators=simulators,
         discovery=discovery,
+        setpoints=setpoints,
     )
 
 

@@ -63,6 +63,17 @@ def positive(where: str, v: Any) -> float:
     return float(v)
 
 
+def at_least(lo: float) -> Check:
+    """A number of seconds (or similar) no smaller than ``lo``: 1e-9 s is a typo, not a setting."""
+
+    def check(where: str, v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= lo or v != v or v == float("inf"):
+            raise ConfigError(f"{where}: expected a number >= {lo:g}, got {v!r}")
+        return float(v)
+
+    return check
+
+
 def choice(*options: str) -> Check:
     def check(where: str, v: Any) -> str:
         if v not in options:
@@ -76,11 +87,19 @@ def cidrs(where: str, v: Any) -> tuple[str, ...]:
     if not isinstance(v, list):
         raise ConfigError(f"{where}: expected a list of CIDR networks, got {v!r}")
     for i, item in enumerate(v):
+        if not isinstance(item, str):  # 10 would otherwise be taken as 0.0.0.10/32
+            raise ConfigError(f'{where}[{i}]: expected a string like "192.168.1.0/24", got {item!r}')
         try:
             ipaddress.ip_network(item, strict=False)
         except (ValueError, TypeError):
             raise ConfigError(f"{where}[{i}]: not a network like 192.168.1.0/24: {item!r}") from None
     return tuple(v)
+
+
+def file_path(where: str, v: Any) -> Path:
+    if not isinstance(v, str) or not v:
+        raise ConfigError(f"{where}: expected a file path, got {v!r}")
+    return Path(v)
 
 
 def ipv4_addresses(where: str, v: Any) -> tuple[str, ...]:
@@ -137,6 +156,8 @@ def format_value(v: Any) -> str:
         return f'"{v[0]}:{v[1]}"'
     if isinstance(v, bool):
         return "true" if v else "false"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f'{k} = "{x}"' for k, x in v.items()) + "}"
     if isinstance(v, (tuple, list)):
         return "[]" if not v else str(list(v))
     if isinstance(v, (str, Path)):

@@ -6,6 +6,8 @@ on disk within ``save_delay_s``; saves are atomic, run off the event loop, and a
 nothing changed. Only what differs from ``DEFAULTS`` is saved, so a new default reaches every
 user who never changed that setting. A bad file is kept aside and the backup or the defaults
 are used (see ``persist.JsonFile.load``); paths in the file that are not settings are ignored.
+A value outside its setting's range or enum (``specs``, from the compiled map) makes the
+file bad too: a minimum SOC of -50 % is never loaded, the backup or the default is.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Final
 
 from gateway.persist import JsonFile, LoadReport
 from gateway.store import Device, Store, WriteRejected
+from registers.model import PathSpec
 from registers.values import Scalar
 
 log = logging.getLogger(__name__)
@@ -57,12 +60,30 @@ FOLLOWERS: Final[Mapping[str, str]] = {
 class Settings:
     """Owner of the settings device: applies writes, publishes them, saves them."""
 
-    def __init__(self, store: Store, state_dir: Path | None, save_delay_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        state_dir: Path | None,
+        save_delay_s: float = 1.0,
+        specs: Mapping[str, PathSpec] | None = None,
+    ) -> None:
         self.store = store
         self.path = state_dir / "settings.json" if state_dir is not None else None
         self.save_delay_s = save_delay_s
         self.values: dict[str, Scalar] = dict(DEFAULTS)
-        self.file = JsonFile(self.path, parse_settings, delay_s=save_delay_s) if self.path is not None else None
+        self.specs = specs or {}
+        parse = self._parse_checked
+        self.file = JsonFile(self.path, parse, delay_s=save_delay_s) if self.path is not None else None
+
+    def _parse_checked(self, data: object) -> dict[str, Scalar]:
+        """The file's settings; ValueError (the file is corrupt) when one is out of its range."""
+        values = parse_settings(data)
+        for path, value in values.items():
+            spec = self.specs.get(path)
+            why = spec.refuse(value) if spec is not None and path in DEFAULTS and path not in FOLLOWERS else None
+            if why is not None:
+                raise ValueError(f"out of range: {why}")
+        return values
 
     @property
     def load_report(self) -> LoadReport | None:

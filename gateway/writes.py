@@ -60,8 +60,22 @@ class WriteRefused(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One write decision: who, what, the values before, and the refusal (None: accepted)."""
+
+    writer: Writer
+    service: str
+    instance: int
+    changes: Mapping[str, Scalar]
+    old: Mapping[str, Scalar]
+    refusal: WriteRefused | None
+
+
 # An audit hook hears every write decision: (writer, service, instance, changes, refusal or None).
 AuditHook = Callable[[Writer, str, int, Mapping[str, Scalar], "WriteRefused | None"], None]
+# A record hook hears the same, with the values before, as one AuditRecord (gateway/audit.py).
+RecordHook = Callable[[AuditRecord], None]
 
 
 def _above_device_maximum(path: str, value: Scalar, bound_path: str, bound: Scalar) -> str | None:
@@ -79,15 +93,25 @@ class WriteGate:
         self.store = store
         self.paths = cmap.paths
         self.audit_hooks: list[AuditHook] = []
+        self.record_hooks: list[RecordHook] = []
+        # Modbus/TCP Security: role name -> "read-only" | "read-write". A writer with a role
+        # (a TLS client) may write only when its role maps to read-write.
+        self.roles: dict[str, str] = {}
         self.accepted = 0
         self.refused = 0
 
-    def check(self, service: str, instance: int, changes: Mapping[str, Scalar]) -> dict[str, Scalar]:
+    def check(
+        self, service: str, instance: int, changes: Mapping[str, Scalar], writer: Writer | None = None
+    ) -> dict[str, Scalar]:
         """The changes as owners get them (an enum value as int), or WriteRefused unless every
         change may be written (all or nothing).
 
-        Order as the Modbus spec checks: paths and access first, then values, then the device.
+        Order as the Modbus spec checks: the writer's role, paths and access first, then
+        values, then the device.
         """
+        if writer is not None and writer.role is not None and self.roles.get(writer.role) != "read-write":
+            shown = writer.role or "no role"
+            raise WriteRefused(Refusal.FORBIDDEN, f"{writer}: role {shown!r} may not write")
         specs = self.paths.get(service, {})
         for path in changes:
             spec = specs.get(path)
@@ -122,9 +146,10 @@ class WriteGate:
         checked: bool = False,
     ) -> None:
         """Validate (unless the caller just did, ``checked``), then carry out through the owner."""
+        old = self._current(service, instance, changes)
         try:
             if not checked:
-                changes = self.check(service, instance, changes)
+                changes = self.check(service, instance, changes, writer)
             try:
                 await self.store.write(service, instance, changes, timeout=timeout)
             except NoDevice as e:
@@ -135,23 +160,30 @@ class WriteGate:
                 raise WriteRefused(Refusal.TIMEOUT, str(e)) from None
         except WriteRefused as refused:
             self.refused += 1
-            self._audit(writer, service, instance, changes, refused)
+            self._audit(AuditRecord(writer, service, instance, changes, old, refused))
             raise
         self.accepted += 1
-        self._audit(writer, service, instance, changes, None)
+        self._audit(AuditRecord(writer, service, instance, changes, old, None))
 
     def refuse(
         self, writer: Writer, service: str, instance: int, changes: Mapping[str, Scalar], e: WriteRefused
     ) -> None:
         """Record a refusal decided before ``write`` (a frontend's own check failed)."""
         self.refused += 1
-        self._audit(writer, service, instance, changes, e)
+        self._audit(AuditRecord(writer, service, instance, changes, self._current(service, instance, changes), e))
 
-    def _audit(
-        self, writer: Writer, service: str, instance: int, changes: Mapping[str, Scalar], e: WriteRefused | None
-    ) -> None:
+    def _current(self, service: str, instance: int, changes: Mapping[str, Scalar]) -> dict[str, Scalar]:
+        device = self.store.device(service, instance)
+        return {p: device.get(p) for p in changes} if device is not None else {}
+
+    def _audit(self, r: AuditRecord) -> None:
         for hook in self.audit_hooks:
             try:
-                hook(writer, service, instance, changes, e)
+                hook(r.writer, r.service, r.instance, r.changes, r.refusal)
+            except Exception:
+                log.exception("write audit hook failed")
+        for record_hook in self.record_hooks:
+            try:
+                record_hook(r)
             except Exception:
                 log.exception("write audit hook failed")

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from gateway.mfd import reads, write
 from gateway.mfd.common import CMAP_KEY, GATE_KEY, STORE_KEY, error
+from gateway.mfd.limits import HttpGuard, HttpLimits
 from gateway.mfd.ssdp import DESCRIPTION_PATH, description_xml
 from gateway.mfd.write import WriteGuard
 from gateway.mfd.ws import WebSocketHub
@@ -90,7 +91,8 @@ class HttpServer:
 
     ``gate`` is the gateway's one write gate (a private one when omitted, for tests of reads);
     ``writes``, ``token`` and ``allow`` are the ``[http]`` guards of POST /api/v1/write;
-    ``name`` and ``serial`` describe the gateway to UPnP control points.
+    ``name`` and ``serial`` describe the gateway to UPnP control points. ``limits`` (connection
+    cap, header/body deadlines, sizes) are applied by gateway/mfd/limits.py.
     """
 
     def __init__(
@@ -105,11 +107,14 @@ class HttpServer:
         ws_send_timeout_s: float = 5.0,
         name: str = "gx-gateway",
         serial: Callable[[], str] = lambda: "000000000000",
+        limits: HttpLimits | None = None,
     ) -> None:
         self.hub = WebSocketHub(store, send_timeout_s=ws_send_timeout_s)
         guard = WriteGuard(writes=writes, token=token, allow=tuple(allow))
         app = make_app(store, cmap, gate or WriteGate(store, cmap), guard, self.hub, name, serial)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self.guard = HttpGuard(limits or HttpLimits())
+        self.guard.install(app)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, **self.guard.limits.server_options())
         self.sock: socket.socket | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -127,13 +132,15 @@ class HttpServer:
         self.sock = sock
         self.hub.start()
         await self.runner.setup()
-        await web.SockSite(self.runner, sock).start()
+        assert self.runner.server is not None
+        await self.guard.serve(self.runner.server, sock)
 
     @property
     def sockets(self) -> list[tuple[str, int]]:
         return [self.sock.getsockname()[:2]] if self.sock is not None else []
 
     async def stop(self) -> None:
+        await self.guard.close()
         await self.hub.stop()
         await self.runner.cleanup()
         if self.sock is not None:

@@ -213,7 +213,7 @@ class RequestHandler:
         if not changes:
             return service, instance, changes
         try:
-            self.gate.check(service, instance, changes)
+            self.gate.check(service, instance, changes, writer)
         except WriteRefused as e:
             if writer is not None:
                 self.gate.refuse(writer, service, instance, changes, e)

@@ -88,6 +88,10 @@ async def healthz(request: web.Request) -> web.Response:
     found = checks(request.app[GATEWAY_KEY])
     problems = [f"{part}: {why}" for part, why in found.items() if why != "ok"]
     body = {"status": "failing" if problems else "ok", "checks": found, "problems": problems}
+    # Warnings (a settings fallback at start, a setpoint the watchdog reverted) and policy
+    # counters from gateway/guards.py: worth a person's attention, never a reason to restart.
+    body.update(request.app[GATEWAY_KEY].guards.health.report())
+    body["status"] = "failing" if problems else "ok"
     return web.json_response(body, status=503 if problems else 200)
 
 

@@ -12,6 +12,7 @@ from tests.modbus_rig import MakeRig, RawClient, Rig, adu, read_pdu, words
 
 BATTERY_UNIT = 225  # -> instance 512 (unit_ids.csv)
 VEBUS_UNIT = 227  # -> instance 276
+SETPOINT = "/Settings/CGwacs/AcPowerSetPoint"
 
 
 def exc(fc: int, code: int) -> bytes:
@@ -106,6 +107,48 @@ async def test_fc23_writes_then_reads(rig: Rig) -> None:
     assert reply == bytes((23, 2)) + struct.pack(">H", 1)
     assert rig.store.get("vebus", 276, "/Mode") == 1
     await c.close()
+
+
+def fc23(rstart: int, rcount: int, wstart: int, value: int) -> bytes:
+    return struct.pack(">BHHHHBH", 23, rstart, rcount, wstart, 1, 2, value)
+
+
+# --- FC 23 is all or nothing: every exception path leaves everything as it was ----------------------
+@pytest.mark.parametrize(
+    ("case", "unit", "pdu", "code"),
+    [
+        ("read count 0", VEBUS_UNIT, fc23(33, 0, 33, 1), 3),
+        ("read count 126", VEBUS_UNIT, fc23(33, 126, 33, 1), 3),
+        ("read address unmapped", VEBUS_UNIT, fc23(9999, 1, 33, 1), 2),
+        ("read runs past its block", VEBUS_UNIT, fc23(33, 125, 33, 1), 2),
+        ("write to a read-only register", VEBUS_UNIT, fc23(33, 1, 3, 1), 2),
+        ("write value outside the enum", VEBUS_UNIT, fc23(33, 1, 33, 9), 3),
+        ("no device for the write", BATTERY_UNIT, fc23(259, 1, 33, 1), 10),
+        # The write's device (settings 0) exists, the read's (battery 0) does not: the old
+        # server wrote, then answered 0A.
+        ("no device for the read", 100, fc23(259, 1, 2700, 123), 10),
+    ],
+)
+async def test_fc23_refused_writes_nothing(rig: Rig, case: str, unit: int, pdu: bytes, code: int) -> None:
+    before = {(s, i, p): rig.store.get(s, i, p) for s, i, p in [("vebus", 276, "/Mode"), ("settings", 0, SETPOINT)]}
+    c = await RawClient.connect(rig.port)
+    assert await c.request(unit, pdu) == exc(23, code), case
+    assert rig.owner.writes == [], case
+    assert {k: rig.store.get(*k) for k in before} == before, case
+    await c.close()
+
+
+async def test_fc23_refused_when_writes_are_off_or_the_owner_refuses(make_rig: MakeRig) -> None:
+    off = await make_rig(writes=False)
+    c = await RawClient.connect(off.port)
+    assert await c.request(VEBUS_UNIT, fc23(33, 1, 33, 1)) == exc(23, 2)
+    assert off.store.get("vebus", 276, "/Mode") == 3 and off.owner.writes == []
+    await c.close()
+    refusing = await make_rig()
+    refusing.owner.reject = True
+    c = await RawClient.connect(refusing.port)
+    assert await c.request(VEBUS_UNIT, fc23(33, 1, 33, 1)) == exc(23, 4)
+    assert refusing.store.get("vebus", 276, "/Mode") == 3
 
 
 async def test_fc23_is_all_or_nothing(rig: Rig) -> None:

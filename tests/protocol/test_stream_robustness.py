@@ -112,6 +112,9 @@ class RecordingTransport(asyncio.Transport):
     def resume_reading(self) -> None:
         self.paused = False
 
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass  # everything written is recorded at once: never above a high-water mark
+
 
 def words_of(text: str, n: int) -> list[int]:
     raw = text.encode("latin-1").ljust(2 * n, b"\x00")

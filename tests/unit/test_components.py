@@ -63,6 +63,8 @@ async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> No
         "Simulators",  # before the sources: devices pointed at a simulator find it
         "SimulatedSource",
         "SunSpecSource",
+        "Guards",
+        "SetpointWatchdog",
         "Frontend",
         "Frontend",
         "Discovery",

@@ -91,7 +91,15 @@ def test_same_instance_in_another_service_is_fine() -> None:
         ({"modbus": {"allow": ["10.0.0.0/33"]}}, "modbus.allow[0]: not a network"),
         ({"modbus": {"allow": "10.0.0.0/8"}}, "modbus.allow: expected a list"),
         ({"modbus": {"max_connections": 0}}, "modbus.max_connections: expected an integer 1..10000"),
-        ({"modbus": {"idle_timeout_s": -1}}, "modbus.idle_timeout_s: expected a number > 0"),
+        ({"modbus": {"idle_timeout_s": -1}}, "modbus.idle_timeout_s: expected a number >= 1"),
+        # issue 11, finding 9: what used to slip through
+        ({"modbus": {"allow": [10]}}, 'modbus.allow[0]: expected a string like "192.168.1.0/24", got 10'),
+        ({"modbus": {"idle_timeout_s": 1e-9}}, "modbus.idle_timeout_s: expected a number >= 1, got 1e-09"),
+        ({"modbus": {"frame_timeout_s": 0.01}}, "modbus.frame_timeout_s: expected a number >= 0.5"),
+        ({"modbus": {"max_per_address": 0}}, "modbus.max_per_address: expected an integer 1..10000"),
+        ({"modbus": {"tls": {"roles": {"op": "admin"}}}}, "modbus.tls.roles.op: expected one of read-only, read-write"),
+        ({"modbus": {"tls": {"cert": 5}}}, "modbus.tls.cert: expected a file path"),
+        ({"setpoints": {"timeout_s": 0.5}}, "setpoints.timeout_s: expected a number >= 1"),
         ({"modbus": {"invalid": "nan"}}, "modbus.invalid: expected one of zero, sentinel"),
         ({"modbus": 5}, "modbus: expected a table"),
         ({"http": {"writes": 1}}, "http.writes: expected true or false"),
@@ -256,6 +264,14 @@ def test_demo_flags_override_demo_toml(tmp_path: Path) -> None:
     assert other_http.http.writes is True  # only listen changes
     with pytest.raises(ConfigError, match=r"^--modbus: expected HOST:PORT, got '5020'$"):
         demo_config(parse(["demo", "--modbus", "5020"]), tmp_path)
+
+
+def test_an_empty_config_is_read_only() -> None:
+    """Issue 11, finding 9: an empty config used to accept writes from anyone."""
+    cfg = parse_config({})
+    assert cfg.modbus.writes is False
+    assert cfg.modbus.tls is None
+    assert load_demo_config().modbus.writes is True  # the demo on loopback keeps them
 
 
 def test_web_writes_are_off_unless_configured_and_on_in_the_demo() -> None:
