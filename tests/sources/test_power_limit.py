@@ -27,7 +27,7 @@ async def gateway(
     config = parse_config(
         {
             "state_dir": str(tmp),
-            "modbus": {"listen": "127.0.0.1:0"},
+            "modbus": {"listen": "127.0.0.1:0", "writes": True},
             "simulator": [{"name": "pv", "kind": kind}],
             "device": [
                 {
