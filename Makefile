@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/modbus_bench.py
 	$(BIN)/python tests/bench/sources_bench.py
 	$(BIN)/python tests/bench/ws_bench.py
+	$(BIN)/python tests/bench/meters_bench.py
 
 # Minutes, not in `make test`: 50 kill -9 rounds, a memory-flat soak under load, a client
 # that never reads (docs/RELIABILITY.md).

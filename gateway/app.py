@@ -2,8 +2,8 @@
 
 Order: the Store first (created with the Gateway), then settings, the system service, the
 ``[[simulator]]``s (so devices pointed at them find them), one component per device driver,
-the Modbus frontend, the HTTP frontend, discovery (which announces the HTTP port, so it starts
-after it and stops before it). They start in that
+the Modbus frontend, the HTTP frontend, discovery (which announces the HTTP port, so it
+starts after it and stops before it). They start in that
 order on one ``AsyncExitStack`` and stop in reverse, so frontends close before the sources
 go and pending settings are saved last. Start-up fails fast with one line (port in use,
 unwritable state_dir); Ctrl-C and SIGTERM stop cleanly within a second.

@@ -1,4 +1,4 @@
-"""Command line: ``gx-gateway check | registers | run | demo | simulate | status | export | config-docs``.
+"""Command line: ``gx-gateway check | registers | run | demo | simulate | scan | status | export | config-docs``.
 
 ``demo`` is ``run`` with the packaged demo.toml (flags override its keys) and a friendlier
 ready-banner; everything between loading the config and that banner is the same code.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from gateway import loglimit
+from gateway import loglimit, scan_cli
 from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.config import (
     Config,
@@ -32,9 +32,11 @@ from gateway.config import (
 from gateway.derived import gateway_version
 from gateway.ops import export, status
 from gateway.ops.logs import FORMATS, LEVELS, setup_logging
+from gateway.sim.protocols.simulators import Simulators
 from gateway.sim.protocols.sunspec_sim import PROFILES
 from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS
+from registers.meters import meter_models
 
 log = logging.getLogger("gx-gateway")
 
@@ -54,8 +56,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     ms = (time.perf_counter() - t0) * 1000
     n = cmap.modbus.register_count
+    meters = meter_models(cmap)
+    samples = sum(len(m.samples) for m in meters.values())
     print(
-        f"ok: {len(cmap.modbus.tables)} services, {n} registers, {len(cmap.lookups)} lookups, compiled in {ms:.0f} ms"
+        f"ok: {len(cmap.modbus.tables)} services, {n} registers, {len(cmap.lookups)} lookups, "
+        f"{len(meters)} meter models ({samples} samples checked), compiled in {ms:.0f} ms"
     )
     return 0
 
@@ -109,7 +114,21 @@ def _demo_ready(gateway: Gateway) -> None:
         print(f"  JSON API    http://{h_host}:{h_port}/api/v1/devices  (OpenAPI: /api/v1/openapi.json)")
     print("Devices:")
     print("\n".join(unit_table(gateway)))
+    scan = scan_command(gateway)
+    if scan:
+        print(f"Find the simulated devices as on a real network:\n  {scan}")
     print(DEMO_HINTS.format(host=host, port=port), flush=True)
+
+
+def scan_command(gateway: Gateway) -> str | None:
+    """The `gx-gateway scan` command that finds the demo's [[simulator]]s (their ports)."""
+    addresses = sorted(
+        sim.address for c in gateway.components if isinstance(c, Simulators) for sim in c.by_name.values()
+    )
+    if not addresses:
+        return None
+    hosts = ",".join(dict.fromkeys(h for h, _ in addresses))
+    return f"gx-gateway scan --hosts {hosts} --ports {','.join(str(p) for _, p in addresses)}"
 
 
 def _run_ready(gateway: Gateway) -> None:
@@ -223,9 +242,12 @@ examples:
   gx-gateway demo --state-dir ./demo-state           # keep settings between runs""",
     "simulate": """\
 examples:
-  gx-gateway simulate fronius --listen 127.0.0.1:1502   # point a [[device]] driver = "sunspec" at it
-  gx-gateway simulate solaredge                         # one client at a time, meter 203 after the inverter
-  gx-gateway simulate fronius --listen 127.0.0.1:0 --count 100   # the sources benchmark's load""",
+  gx-gateway simulate fronius --listen 127.0.0.1:1502
+  gx-gateway simulate solaredge --count 3 --listen 127.0.0.1:0""",
+    "scan": """\
+examples:
+  gx-gateway scan --subnet 192.168.1.0/24                 # ports 502, 1502, 80
+  gx-gateway scan --hosts 192.168.1.20,192.168.1.21 --ports 502,80 > devices.toml""",
     "config-docs": """\
 examples:
   gx-gateway config-docs > docs/config.md""",
@@ -292,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--day-s", type=float, default=3600.0, help="seconds of a compressed day (default 3600)")
     p.add_argument("--start-hour", type=float, default=10.0, help="time of day to start at (default 10)")
     p.set_defaults(func=cmd_simulate)
+    scan_cli.add_parser(_add(sub, "scan", scan_cli.HELP, parents))
     status.register(sub, parents)
     export.register(sub, parents)
     p = _add(sub, "config-docs", "print the configuration reference (docs/config.md)", parents)

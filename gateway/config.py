@@ -173,15 +173,14 @@ class Config:
     modbus: ModbusConfig = field(default_factory=ModbusConfig)
     http: HttpConfig | None = None
     devices: tuple[DeviceConfig, ...] = ()
-    simulators: tuple[SimulatorConfig, ...] = ()
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     setpoints: SetpointsConfig = field(default_factory=SetpointsConfig)
+    simulators: tuple[SimulatorConfig, ...] = ()
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    top = check_table(
-        "", dict(data), TOP, allow_tables=("modbus", "http", "device", "discovery", "setpoints", "simulator")
-    )
+    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator")
+    top = check_table("", dict(data), TOP, allow_tables=tables)
     modbus_table = data.get("modbus", {})
     modbus = ModbusConfig(**check_table("modbus", modbus_table, MODBUS, allow_tables=("tls",)))
     if isinstance(modbus_table, dict) and "tls" in modbus_table:
@@ -192,17 +191,17 @@ def parse_config(data: Mapping[str, Any]) -> Config:
     discovery = DiscoveryConfig(**check_table("discovery", data.get("discovery", {}), DISCOVERY))
     if http is None and (discovery.navico or discovery.ssdp or discovery.mdns):
         raise ConfigError("discovery: announces the web app, so it needs an [http] section")
+    setpoints = SetpointsConfig(**check_table("setpoints", data.get("setpoints", {}), SETPOINTS))
     simulators = parse_simulators(data.get("simulator", []))
     _check_simulator_names(devices, simulators)
-    setpoints = SetpointsConfig(**check_table("setpoints", data.get("setpoints", {}), SETPOINTS))
     return Config(
         state_dir=top.get("state_dir", TOP[0].default),
         modbus=modbus,
         http=http,
         devices=devices,
-        simulators=simulators,
         discovery=discovery,
         setpoints=setpoints,
+        simulators=simulators,
     )
 
 

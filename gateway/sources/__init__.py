@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from gateway.sources import simulated, sunspec
+from gateway.sources import fronius, meter, simulated, sma, sunspec
 from gateway.sources.registry import (
     COMMON_KEYS,
     DeviceConfig,
@@ -20,7 +20,9 @@ from gateway.sources.registry import (
     parse_devices,
 )
 
-DRIVERS: Final[Mapping[str, DriverSpec]] = {spec.name: spec for spec in (simulated.SPEC, sunspec.SPEC)}
+DRIVERS: Final[Mapping[str, DriverSpec]] = {
+    spec.name: spec for spec in (simulated.SPEC, sunspec.SPEC, meter.SPEC, fronius.SPEC, sma.SPEC)
+}
 
 __all__ = [
     "COMMON_KEYS",

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-READ_REQUEST: Final = struct.Struct(">HHHBBHH")  # tid, protocol 0, length 6, unit, fc 3, address, count
+READ_REQUEST: Final = struct.Struct(">HHHBBHH")  # tid, protocol 0, length 6, unit, fc 3/4, address, count
 WRITE_HEADER: Final = struct.Struct(">HHHBBHHB")  # tid, 0, length, unit, fc 16, address, count, bytes
 MBAP: Final = struct.Struct(">HHHB")  # tid, protocol, length, unit
 BACKOFF_MIN_S: Final = 0.5
@@ -88,21 +88,24 @@ class ModbusLink:
         return self._writer is not None
 
     # --- requests (callers hold ``lock``; ``read``/``write`` take it themselves) -----------
-    async def read(self, unit: int, address: int, count: int, timeout_s: float | None = None) -> bytes:
-        """FC 3: register bytes (a device may answer fewer registers than asked: the caller sees it)."""
+    async def read(
+        self, unit: int, address: int, count: int, timeout_s: float | None = None, function: int = 3
+    ) -> bytes:
+        """FC 3 (or 4): register bytes (a device may answer fewer registers than asked: the caller sees it)."""
         async with self.lock:
-            return await self.read_locked(unit, address, count, timeout_s)
+            return await self.read_locked(unit, address, count, timeout_s, function)
 
     async def write(self, unit: int, address: int, data: bytes, timeout_s: float | None = None) -> None:
         """FC 16: write ``data`` (2 bytes per register) at ``address``."""
         async with self.lock:
             await self.write_locked(unit, address, data, timeout_s)
 
-    async def read_locked(self, unit: int, address: int, count: int, timeout_s: float | None = None) -> bytes:
+    async def read_locked(
+        self, unit: int, address: int, count: int, timeout_s: float | None = None, function: int = 3
+    ) -> bytes:
         tid = self._next_tid()
-        pdu = await self._exchange(
-            READ_REQUEST.pack(tid, 0, 6, unit, 3, address, count), tid, unit, timeout_s, f"read {address}+{count}"
-        )
+        request = READ_REQUEST.pack(tid, 0, 6, unit, function, address, count)
+        pdu = await self._exchange(request, tid, unit, timeout_s, f"read {address}+{count}")
         if len(pdu) < 2 or pdu[1] != len(pdu) - 2 or pdu[1] % 2:
             await self._drop()
             raise ModbusError(f"read {address}+{count}: malformed answer from {self.name}")

@@ -11,7 +11,7 @@ Sources publish into the Store; they never import a frontend (gateway/modbus, ga
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from gateway.components import Component
@@ -88,6 +88,12 @@ COMMON_KEYS: Final[Mapping[str, Key]] = {
         Key("simulator", None, text, "instead of host and port: the name of a [[simulator]] in this config"),
     )
 }
+
+
+def common_default(name: str, default: Any) -> Key:
+    """A common key with this driver's own default (e.g. port 80 for HTTP): same name, check
+    and meaning, documented with its default in the driver's table."""
+    return replace(COMMON_KEYS[name], default=default)
 
 
 def common(*names: str) -> tuple[Key, ...]:

@@ -3,7 +3,8 @@
 Pure and deterministic: files in, CompiledMap or MappingError (with *all* problems) out.
 Shared machinery (CSV reading, the rule book) and one compiler per mapping kind:
 ``lookups.py`` (enums), ``modbus.py`` (the served register list, unit ids), ``paths.py``
-(what each path means, shared by every kind) and ``sunspec.py`` (SunSpec points -> paths).
+(what each path means, shared by every kind), ``sunspec.py`` (SunSpec points -> paths) and
+``devices.py`` (energy-meter models, cmap.devices).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from registers.compile.devices import compile_devices
 from registers.compile.lookups import compile_lookups
 from registers.compile.modbus import compile_modbus
 from registers.compile.rules import RULES, MappingError, Problem, Problems
@@ -32,6 +34,7 @@ def compile_mappings(root: Path | str, shown_root: str | None = None) -> Compile
     lookups = compile_lookups(root / "lookups", shown, problems)
     modbus, paths = compile_modbus(root, shown, lookups, problems)
     sunspec = compile_sunspec(root / "sunspec.csv", shown(root / "sunspec.csv"), paths, problems)
+    devices = compile_devices(root / "devices", shown, paths, problems)
     if problems:
         raise MappingError(problems.sorted())
     return CompiledMap(
@@ -39,6 +42,7 @@ def compile_mappings(root: Path | str, shown_root: str | None = None) -> Compile
         modbus=modbus,
         lookups=frozen_map(lookups),
         sunspec=frozen_map(sunspec),
+        devices=frozen_map(dict(devices)),
     )
 
 

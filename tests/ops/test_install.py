@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.demo_process import DemoProcess
@@ -31,6 +32,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 60) ->
     return out.stdout
 
 
+@pytest.mark.timeout(240)  # a git clone and a pip install: 45 s alone, more under a loaded full run
 def test_fresh_clone_installs_and_runs_demo_check_and_export(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     clone = tmp_path / "clone"

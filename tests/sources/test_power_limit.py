@@ -27,7 +27,7 @@ async def gateway(
     config = parse_config(
         {
             "state_dir": str(tmp),
-            "modbus": {"listen": "127.0.0.1:0", "writes": True},
+            "modbus": {"listen": "127.0.0.1:0", "writes": True},  # writes are off unless configured
             "simulator": [{"name": "pv", "kind": kind}],
             "device": [
                 {

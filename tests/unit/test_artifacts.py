@@ -58,7 +58,7 @@ def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:
         "import gateway.config as c; assert 'site' in c.__file__, c.__file__; d = c.load_demo_config(); "
         "import gateway.mfd.api as a; assert 'site' in a.__file__; assert a.openapi_document()['openapi']; "
         "assert a.PACKAGE.joinpath('static', 'index.html').read_bytes().startswith(b'<!DOCTYPE html>'); "
-        "print(len(m.modbus.tables), m.modbus.register_count, len(d.devices), len(m.sunspec))"
+        "print(len(m.modbus.tables), m.modbus.register_count, len(d.devices), len(m.sunspec), len(m.devices))"
     )
     out = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {probe}"],
@@ -67,5 +67,6 @@ def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:
         text=True,
         cwd=tmp_path,
     ).stdout
-    # the map (with mappings/sunspec.csv: 12 models) compiles and demo.toml loads from the install
-    assert out.split() == ["33", "1003", "12", "12"]
+    # the map (with mappings/sunspec.csv: 12 models, mappings/devices: 7 meter files) compiles
+    # and demo.toml loads from the install
+    assert out.split() == ["33", "1003", "13", "12", "7"]

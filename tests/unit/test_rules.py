@@ -194,7 +194,7 @@ def test_rule_fixture(tmp_path: Path, rule: str, file: str, line: int, change: d
 
 
 def test_every_rule_has_a_fixture() -> None:
-    assert {c[0] for c in CASES + SUNSPEC_CASES} == set(RULES)
+    assert {c[0] for c in [*CASES, *SUNSPEC_CASES, *METER_CASES]} == set(RULES)
 
 
 def test_all_problems_reported_together(tmp_path: Path) -> None:
@@ -222,3 +222,122 @@ def test_check_cli_clean_prints_one_line() -> None:
     assert res.returncode == 0
     assert len(res.stdout.splitlines()) == 1
     assert res.stdout.startswith("ok: 33 services, 1003 registers")
+
+
+# --- energy meters (devices/*.csv, devices/meters.csv): R50+ ---------------------------------
+GOOD_GRID = """register,path,type,scale,access,unit,lookup,min,max,derive
+2600,/Ac/L1/Power,int16,1,R,W,,,,
+2601,/Ac/L1/Voltage,uint16,10,R,V AC,,,,
+2602,/Ac/Energy/Forward,uint32,100,R,kWh,,,,
+2609,/Serial,string[7],1,R,,,,,
+"""
+GOOD_METER = """register,function,type,word_order,scale,path,invalid,sample1
+0x0000,4,int32,low-first,10,/Ac/L1/Voltage,,0900 0000 = 230.4
+0x0012,4,int32,low-first,10,/Ac/L1/Power,0x80000000,27DD 0000 = 1020.5
+0x5000,4,string[7],,1,/Serial,,4258 3132 3334 3500 0000 0000 0000 = BX12345
+0x0034,3,uint64,,100,/Ac/Energy/Forward,0xFFFFFFFFFFFFFFFF,FFFF FFFF FFFF FFFF = -
+"""
+GOOD_INDEX = """model,product,register,function,type,word_order,match
+m1,Test meter,0x000B,4,uint16,,100-105
+m2,Other meter,0x000B,4,uint16,,200
+"""
+
+
+def make_meters(
+    tmp: Path, meter: str = GOOD_METER, index: str = GOOD_INDEX, extra: dict[str, str] | None = None
+) -> Path:
+    root = make(tmp, extra={"modbus/grid.csv": GOOD_GRID})
+    (root / "devices").mkdir()
+    (root / "devices" / "m1.csv").write_text(meter, encoding="utf-8")
+    (root / "devices" / "m2.csv").write_text(GOOD_METER, encoding="utf-8")
+    (root / "devices" / "meters.csv").write_text(index, encoding="utf-8")
+    for rel, text in (extra or {}).items():
+        (root / rel).write_text(text, encoding="utf-8")
+    return root
+
+
+def test_good_meter_fixture_compiles(tmp_path: Path) -> None:
+    cmap = compile_mappings(make_meters(tmp_path))
+    m1 = cmap.devices["m1"]
+    assert m1.product == "Test meter" and m1.phases == 1
+    # FC 3 first, then FC 4: 0x0000..0x0013 in one read (gap <= 32), the serial apart
+    assert [(b.function, b.address, b.count) for b in m1.blocks] == [(3, 0x34, 4), (4, 0, 0x14), (4, 0x5000, 7)]
+    assert m1.samples[0].expected == {
+        "/Ac/L1/Voltage": 230.4,
+        "/Ac/L1/Power": 1020.5,
+        "/Serial": "BX12345",
+        "/Ac/Energy/Forward": None,
+    }
+
+
+# (rule, file, line, how to break the good fixture)
+METER_CASES: list[tuple[str, str, int, dict[str, str]]] = [
+    ("R50", "devices/meters.csv", 4, {"index": GOOD_INDEX + "nosuch,Ghost meter,,,,,\n"}),
+    ("R50", "devices/meters.csv", 4, {"index": GOOD_INDEX + "m1,Again,,,,,\n"}),
+    ("R50", "devices/m3.csv", 0, {"devices/m3.csv": GOOD_METER}),
+    ("R51", "devices/m1.csv", 2, {"meter": replace_line(GOOD_METER, 2, "0x1G,4,int32,low-first,10,/Ac/L1/Voltage,,")}),
+    ("R51", "devices/m1.csv", 2, {"meter": replace_line(GOOD_METER, 2, "65535,4,int32,low-first,10,/Ac/L1/Voltage,,")}),
+    (
+        "R52",
+        "devices/m1.csv",
+        2,
+        {"meter": replace_line(GOOD_METER, 2, "0x0000,6,int32,low-first,10,/Ac/L1/Voltage,,")},
+    ),
+    ("R53", "devices/m1.csv", 2, {"meter": replace_line(GOOD_METER, 2, "0x0000,4,int8,,10,/Ac/L1/Voltage,,")}),
+    (
+        "R53",
+        "devices/m1.csv",
+        2,
+        {"meter": replace_line(GOOD_METER, 2, "0x0000,4,uint16,low-first,10,/Ac/L1/Voltage,,")},
+    ),
+    (
+        "R53",
+        "devices/m1.csv",
+        2,
+        {"meter": replace_line(GOOD_METER, 2, "0x0000,4,int32,backwards,10,/Ac/L1/Voltage,,")},
+    ),
+    ("R54", "devices/m1.csv", 2, {"meter": replace_line(GOOD_METER, 2, "0x0000,4,int32,low-first,0,/Ac/L1/Voltage,,")}),
+    ("R55", "devices/m1.csv", 2, {"meter": replace_line(GOOD_METER, 2, "0x0000,4,int32,low-first,10,/Dc/0/Voltage,,")}),
+    ("R55", "devices/m1.csv", 4, {"meter": replace_line(GOOD_METER, 4, "0x5000,4,uint16,,1,/Serial,,")}),
+    ("R55", "devices/m1.csv", 6, {"meter": GOOD_METER + "0x0100,4,int32,low-first,10,/Ac/L1/Voltage,,\n"}),
+    (
+        "R56",
+        "devices/m1.csv",
+        3,
+        {"meter": replace_line(GOOD_METER, 3, "0x0012,4,int32,low-first,10,/Ac/L1/Power,0x1FFFFFFFF,")},
+    ),
+    ("R56", "devices/m1.csv", 2, {"meter": replace_line(GOOD_METER, 2, "0x0000,4,float32,,1,/Ac/L1/Voltage,0xFFFF,")}),
+    ("R57", "devices/m1.csv", 6, {"meter": GOOD_METER + "0x0013,4,uint16,,1,/Ac/Energy/Forward,,\n"}),
+    (
+        "R58",
+        "devices/m1.csv",
+        2,
+        {"meter": replace_line(GOOD_METER, 2, "0x0000,4,int32,low-first,10,/Ac/L1/Voltage,,0900 0000 = 230.5")},
+    ),
+    (
+        "R58",
+        "devices/m1.csv",
+        2,
+        {"meter": replace_line(GOOD_METER, 2, "0x0000,4,int32,,10,/Ac/L1/Voltage,,0900 0000 = 230.4")},
+    ),
+    (
+        "R58",
+        "devices/m1.csv",
+        2,
+        {"meter": replace_line(GOOD_METER, 2, "0x0000,4,int32,low-first,10,/Ac/L1/Voltage,,0900 = 230.4")},
+    ),
+    ("R59", "devices/meters.csv", 2, {"index": replace_line(GOOD_INDEX, 2, "m1,Test meter,0x000B,4,uint16,,ten")}),
+    ("R59", "devices/meters.csv", 3, {"index": replace_line(GOOD_INDEX, 3, "m2,Other meter,0x000B,4,uint16,,103")}),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "file", "line", "change"), METER_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(METER_CASES)]
+)
+def test_meter_rule_fixture(tmp_path: Path, rule: str, file: str, line: int, change: dict[str, str]) -> None:
+    kwargs = {k: v for k, v in change.items() if k in ("meter", "index")}
+    extra = {k: v for k, v in change.items() if k not in ("meter", "index")}
+    root = make_meters(tmp_path, extra=extra, **kwargs)
+    where = f"{root / file}:{line}: " if line else f"{root / file}: "
+    found = problems_of(root)
+    assert any(p.startswith(where + rule + " ") for p in found), found

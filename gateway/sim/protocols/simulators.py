@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from gateway.keys import ConfigError, Key, boolean, check_table, choice, integer, parse_listen, positive, text
+from gateway.sim.protocols.device_sims import KINDS as DEVICE_KINDS
+from gateway.sim.protocols.device_sims import METER_KINDS, MeterDeviceSim, SolarApiSim
 from gateway.sim.protocols.sunspec_sim import PROFILES, SunSpecSim
 from gateway.sources.endpoints import Endpoints
 from gateway.store import Store
@@ -34,7 +36,13 @@ PHASES: Final = ("L1", "L2", "L3")
 
 KEYS: Final = (
     Key("name", None, text, "the name a [[device]] uses: simulator = NAME", required=True),
-    Key("kind", None, choice(*PROFILES), f"which device: {', '.join(PROFILES)}", required=True),
+    Key(
+        "kind",
+        None,
+        choice(*PROFILES, *DEVICE_KINDS),
+        f"which device: SunSpec {', '.join(PROFILES)}; meters {', '.join(DEVICE_KINDS[:-1])}; {DEVICE_KINDS[-1]}",
+        required=True,
+    ),
     Key("listen", ("127.0.0.1", 0), parse_listen, "HOST:PORT it listens on (port 0 = any free port)"),
     Key("max_power_w", None, positive, "nameplate power (default: the kind's)"),
     Key("day_s", 3600.0, positive, "seconds of a compressed day (sunrise 06:00, sunset 20:00)"),
@@ -102,18 +110,22 @@ class Simulators:
         self.endpoints = endpoints
         self.configs = configs
         site = Site(store)
-        self.running: dict[str, SunSpecSim] = {
-            c.name: SunSpecSim(
-                c.kind,
-                serial=c.serial,
-                max_power_w=c.max_power_w,
-                day_s=c.day_s,
-                start_hour=c.start_hour,
-                site_w=site.grid_w if c.site else None,
-                seed=c.seed,
-            )
-            for c in configs
-        }
+        self.running: dict[str, SunSpecSim | MeterDeviceSim | SolarApiSim] = {}
+        for c in configs:
+            if c.kind in METER_KINDS:
+                self.running[c.name] = MeterDeviceSim(c.kind, store, c.site, SITE_LOADS_W)
+            elif c.kind in DEVICE_KINDS:
+                self.running[c.name] = SolarApiSim(c.max_power_w or 5000.0, c.day_s, c.start_hour)
+            else:
+                self.running[c.name] = SunSpecSim(
+                    c.kind,
+                    serial=c.serial,
+                    max_power_w=c.max_power_w,
+                    day_s=c.day_s,
+                    start_hour=c.start_hour,
+                    site_w=site.grid_w if c.site else None,
+                    seed=c.seed,
+                )
 
     async def start(self) -> None:
         for c in self.configs:
@@ -127,5 +139,5 @@ class Simulators:
             await sim.stop()
 
     @property
-    def by_name(self) -> Mapping[str, SunSpecSim]:
+    def by_name(self) -> Mapping[str, SunSpecSim | MeterDeviceSim | SolarApiSim]:
         return self.running

@@ -1,0 +1,70 @@
+"""The ``scan`` command's terminal side: argument checks, a progress bar (rich), the output.
+
+The tables go to stdout (paste them into a config file); the progress bar and the summary go
+to stderr, so ``gx-gateway scan ... > devices.toml`` keeps only the config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gateway.scan import DEFAULT_PORTS, expand_hosts, render, scan, summary
+from registers import MappingError, compile_mappings, load_default
+from registers.meters import meter_models
+
+HELP = "find inverters, meters and datamanagers; print [[device]] tables for them"
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    """The scan command's arguments, on the parser the command line made for it."""
+    p.add_argument("--hosts", metavar="LIST", help="comma-separated addresses, e.g. 192.168.1.20,192.168.1.21")
+    p.add_argument("--subnet", metavar="CIDR", help="every address of a network, e.g. 192.168.1.0/24 (at most /20)")
+    p.add_argument("--ports", metavar="LIST", default=",".join(map(str, DEFAULT_PORTS)), help="TCP ports to try")
+    p.add_argument("--timeout", type=float, default=0.5, metavar="S", help="seconds per connect and request")
+    p.add_argument("--concurrency", type=int, default=64, metavar="N", help="host:port pairs probed at once")
+    p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
+    p.set_defaults(func=cmd_scan)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    try:
+        hosts = expand_hosts(args.hosts, args.subnet)
+        ports = [int(p) for p in args.ports.split(",") if p.strip()]
+        if not hosts:
+            raise ValueError("give --hosts LIST or --subnet CIDR")
+        if not ports or not all(1 <= p <= 65535 for p in ports):
+            raise ValueError(f"--ports: expected ports 1..65535, got {args.ports!r}")
+        if not 1 <= args.concurrency <= 1024 or not 0 < args.timeout <= 10:
+            raise ValueError("--concurrency 1..1024 and --timeout 0..10 s")
+    except ValueError as e:
+        print(f"gx-gateway scan: {e}", file=sys.stderr)
+        return 2
+    try:
+        cmap = load_default() if args.mappings is None else compile_mappings(args.mappings)
+    except MappingError as e:
+        for p in e.problems:
+            print(p, file=sys.stderr)
+        return 1
+    models = meter_models(cmap)
+    t0 = time.perf_counter()
+    columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=True, console=None, redirect_stdout=False) as bar:
+        task = bar.add_task("scan", total=len(hosts) * len(ports))
+        found = asyncio.run(
+            scan(
+                hosts,
+                ports,
+                models,
+                concurrency=args.concurrency,
+                timeout=args.timeout,
+                progress=lambda: bar.advance(task),
+            )
+        )
+    sys.stdout.write(render(found))
+    print(summary(found, len(hosts), len(ports), time.perf_counter() - t0), file=sys.stderr)
+    return 0

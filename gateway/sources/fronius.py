@@ -1,0 +1,160 @@
+"""The ``fronius`` driver: a Fronius inverter read over the datamanager's Solar API (HTTP JSON).
+
+``unit`` is the Solar API device id of the inverter. Probe: GetAPIVersion.cgi (API v1) and
+GetInverterInfo.cgi (the device id exists). Poll (every ``poll_interval_s``, 5 s by default as
+the datamanager updates): CommonInverterData and 3PInverterData, decoded by the pure functions
+of solar_api.py (PAC as reported, the night rule). Faults: status code 8 and HTTP timeouts
+are retried at once, quietly (the datamanager's ~1 % hiccups); HTTP errors, broken JSON and
+other status codes are a missed poll, and three missed polls invalidate the values, as for
+Modbus devices (the same poller runs it). One aiohttp session per gateway for all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import aiohttp
+
+from gateway.keys import Key, positive
+from gateway.sources.device_state import DeviceState
+from gateway.sources.modbus_link import ModbusError
+from gateway.sources.poller import DevicePoller, ProbeFailed
+from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default
+from gateway.sources.solar_api import (
+    API_VERSION_PATH,
+    COMMON,
+    INVERTER_INFO,
+    THREE_PHASE,
+    SolarApiError,
+    api_version,
+    inverter_values,
+    parse,
+)
+from gateway.store import Store, WriteRejected
+from registers.values import Scalar
+
+log = logging.getLogger(__name__)
+
+POSITIONS: Final = {"ac-in-1": 0, "ac-out": 1, "ac-in-2": 2}
+QUIET_RETRIES: Final = 2  # status code 8 / timeouts retried at once within one poll
+
+
+class SolarApiMiss(ModbusError):
+    """A Solar API request without data. A ModbusError for the poller: it counts missed polls
+    of every polled device the same way, whatever the protocol."""
+
+
+class FroniusDevice:
+    service = "pvinverter"
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, config: DeviceConfig, timeout_s: float) -> None:
+        self.http = http
+        self.base = base
+        self.config = config
+        self.unit: int = config.option("unit")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.retries = 0  # quiet retries done (diagnostics, tests)
+
+    def fixed_values(self) -> Mapping[str, Scalar]:
+        values: dict[str, Scalar] = {"/Position": POSITIONS[str(self.config.option("position"))]}
+        if self.config.name:
+            values["/CustomName"] = self.config.name
+        return values
+
+    async def _get(self, path: str) -> dict[str, Any]:
+        """One answer, retried quietly on status code 8 and timeouts."""
+        for attempt in range(QUIET_RETRIES + 1):
+            last = attempt == QUIET_RETRIES
+            try:
+                async with self.http.get(self.base + path, timeout=self.timeout) as r:
+                    body = await r.read()
+                    if r.status != 200:
+                        raise SolarApiMiss(f"{path.split('?')[0]}: HTTP {r.status}")
+                return parse(body)
+            except SolarApiError as e:
+                if e.transient and not last:
+                    self.retries += 1
+                    continue
+                raise SolarApiMiss(f"{path.split('?')[0]}: {e}") from None
+            except TimeoutError:
+                if not last:
+                    self.retries += 1
+                    continue
+                raise SolarApiMiss(f"{self.base}: no answer within {self.timeout.total:g} s") from None
+            except aiohttp.ClientError as e:
+                raise SolarApiMiss(f"{self.base}: {e}") from None
+        raise AssertionError("unreachable")
+
+    async def probe(self) -> Mapping[str, Scalar]:
+        version = api_version(await self._get(API_VERSION_PATH))
+        if version != 1:
+            raise ProbeFailed(f"{self.base}: not a Solar API v1 datamanager (APIVersion {version})")
+        info = (await self._get(INVERTER_INFO)).get("Body", {}).get("Data", {})
+        if str(self.unit) not in info:
+            raise ProbeFailed(f"{self.base}: no inverter with device id {self.unit} (it has {', '.join(info)})")
+        log.info("fronius %s: inverter device id %d", self.base, self.unit)
+        return {"/ProductName": "Fronius (Solar API)", "/Mgmt/Connection": f"Solar API {self.base} device {self.unit}"}
+
+    async def poll(self) -> Mapping[str, Scalar]:
+        common_data = await self._get(COMMON.format(unit=self.unit))
+        try:
+            three = await self._get(THREE_PHASE.format(unit=self.unit))
+        except SolarApiMiss:
+            three = None  # one-phase inverters have no 3PInverterData
+        return inverter_values(common_data, three)
+
+    async def write(self, changes: Mapping[str, Scalar]) -> Mapping[str, Scalar]:
+        if set(changes) <= {"/CustomName"}:
+            return dict(changes)
+        raise WriteRejected("the Solar API is read-only: use the sunspec driver to limit power")
+
+    def lost(self) -> None:
+        return None
+
+
+class FroniusSource:
+    def __init__(self, store: Store, devices: Sequence[DeviceConfig], context: SourceContext) -> None:
+        self.store = store
+        self.devices = devices
+        self.endpoints = context.endpoints
+        self.http: aiohttp.ClientSession | None = None
+        self.pollers: list[DevicePoller] = []
+
+    async def start(self) -> None:
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=1))
+        for d in self.devices:
+            simulator = d.options.get("simulator")
+            host, port = self.endpoints.address(simulator) if simulator else (d.option("host"), d.option("port"))
+            base = f"http://{host}:{port}"
+            driver = FroniusDevice(self.http, base, d, d.option("timeout_s"))
+            name = f"fronius {base} device {d.option('unit')} (pvinverter {d.instance})"
+            poller = DevicePoller(self.store, d.instance, driver, d.option("poll_interval_s"), DeviceState(name))
+            await poller.start()
+            self.pollers.append(poller)
+
+    async def stop(self) -> None:
+        for poller in reversed(self.pollers):
+            await poller.stop()
+        self.pollers.clear()
+        if self.http is not None:
+            await self.http.close()
+            await asyncio.sleep(0)
+            self.http = None
+
+
+SPEC: Final = DriverSpec(
+    name="fronius",
+    doc="a Fronius inverter read over the datamanager's Solar API (HTTP JSON); unit = its Solar API device id",
+    keys=(
+        *common("host"),
+        common_default("port", 80),
+        *common("unit", "position", "simulator"),
+        common_default("poll_interval_s", 5.0),  # the datamanager updates about every 5 s
+        Key("timeout_s", 2.0, positive, "seconds to wait for an answer (a timeout is retried at once, twice)"),
+    ),
+    service=lambda d: "pvinverter",
+    build=FroniusSource,
+)
