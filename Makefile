@@ -32,6 +32,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/modbus_bench.py
+	$(BIN)/python tests/bench/sources_bench.py
 	$(BIN)/python tests/bench/ws_bench.py
 	$(BIN)/python tests/bench/meters_bench.py
 	$(BIN)/python tests/bench/n2k_bench.py

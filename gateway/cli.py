@@ -103,7 +103,7 @@ Try it (mbpoll; -0 = addresses as sent on the wire, as in the GX register list):
   mbpoll -0 -1 -p {port} -a 225 -r 259 -c 3 -t 3 {host}   battery monitor V x100, A x10, W
   mbpoll -0 -1 -p {port} -a 32 -r 1026 -c 13 -t 4 {host}  Fronius (SunSpec): position, L1-L3 V x10, A x10, W, kWh x100
   mbpoll -0 -1 -p {port} -a 32 -r 1052 -c 3 -t 4:int -B {host}   its power, max power, power limit (W)
-  mbpoll -0 -1 -p {port} -a 32 -r 1056 -t 4:int -B {host} 2000   limit it to 2000 W (reverts 30 s after the last write)
+  mbpoll -0 -1 -p {port} -a 32 -r 1056 -t 4:int -B {host} 2000   cap at 2000 W (reverts within 45 s)
   mbpoll -0 -1 -p {port} -a 100 -r 808 -c 12 -t 3 {host}  system: PV on output, PV on grid (L1-L3), ... consumption
 Register list: docs/registers.md. Ctrl-C stops."""
 

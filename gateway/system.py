@@ -8,7 +8,8 @@ computed by the register map itself (derive column) and are not published here.
 
 Recomputing is batched: a change marks the service dirty and schedules ONE recompute with
 ``loop.call_soon`` per event-loop iteration, so a driver publishing fifty paths costs one
-recompute, not fifty. Without a running loop (plain unit tests) it recomputes at once.
+recompute, not fifty; past a budget (``BURST``, then ``RATE`` per second) the next recompute
+waits for its turn instead of running once per change. Without a running loop (plain unit tests) it recomputes at once.
 Changes of the system device itself are ignored (no feedback loop).
 
 Sign conventions (as on a GX): DC power and current are positive into the battery;
@@ -32,6 +33,12 @@ RELAYS = ("/Relay/0/State", "/Relay/1/State")
 # /Settings/SystemSetup/AcInputN (lookup ac_input_type) and /Ac/ActiveIn/Source (system_source).
 UNUSED, GRID, GENSET, SHORE = 0, 1, 2, 3
 NOT_CONNECTED = 240  # /Ac/ActiveIn/ActiveInput "Disconnected", /Ac/ActiveIn/Source "Not connected"
+# Recomputes in the same loop turn as the change while within budget (a burst of BURST, then
+# RATE per second): 100 polled inverters publishing at their own moments would otherwise cost
+# one full recompute each (measured in tests/bench/sources_bench.py); past the budget the next
+# one waits for a token, so the latest change is always derived, at most 1 / RATE s late.
+BURST = 5.0
+RATE = 10.0
 IDLE_BAND_W = 30.0  # |battery power| at or below this is "idle" (/Dc/Battery/State 0)
 
 # Services whose changes can change a derived path; others (tanks, temperatures) are ignored.
@@ -52,6 +59,26 @@ DYNAMIC_ESS = {
 Phases = dict[str, float | None]
 
 
+class RecomputeBudget:
+    """A token bucket: ``wait(now)`` says how long the next recompute must wait (0 = now)."""
+
+    def __init__(self) -> None:
+        self.tokens = BURST
+        self.at = -1e18
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(BURST, self.tokens + (now - self.at) * RATE)
+        self.at = now
+
+    def wait(self, now: float) -> float:
+        self._refill(now)
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / RATE
+
+    def spend(self, now: float) -> None:
+        self._refill(now)
+        self.tokens = max(0.0, self.tokens - 1.0)
+
+
 class SystemService:
     """Derives the system paths from the Store; owns the writable /Relay/0|1/State."""
 
@@ -61,7 +88,8 @@ class SystemService:
         self.relays: dict[str, int] = dict.fromkeys(RELAYS, 0)
         self.recomputes = 0  # how many times recompute() ran (diagnostics, tests)
         self._running = False
-        self._pending: asyncio.Handle | None = None
+        self._pending: asyncio.Handle | asyncio.TimerHandle | None = None
+        self._budget = RecomputeBudget()
         self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> Device:
@@ -110,10 +138,12 @@ class SystemService:
         except RuntimeError:
             self.recompute()
             return
-        self._pending = loop.call_soon(self._scheduled)
+        wait = self._budget.wait(loop.time())
+        self._pending = loop.call_soon(self._scheduled) if wait <= 0 else loop.call_later(wait, self._scheduled)
 
     def _scheduled(self) -> None:
         self._pending = None
+        self._budget.spend(asyncio.get_running_loop().time())
         if self._running:
             self.recompute()
 

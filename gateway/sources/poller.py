@@ -18,6 +18,8 @@ import asyncio
 import collections
 import contextlib
 import logging
+import random
+import time
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -89,19 +91,20 @@ class DevicePoller:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_at = loop.time()
+        await self.step()  # the first probe at once, then polls at a random phase of the interval,
+        next_at = loop.time() + random.uniform(0, self.interval_s)  # so 100 devices do not poll in lockstep
         while True:
+            now = loop.time()
+            if next_at > now:
+                await asyncio.sleep(next_at - now)
             await self.step()
             next_at += self.interval_s
-            now = loop.time()
-            if next_at < now:  # a slow poll: start again from now, never a burst to catch up
-                next_at = now
-            await asyncio.sleep(next_at - now)
+            if next_at < loop.time():  # a slow poll: start again from now, never a burst to catch up
+                next_at = loop.time()
 
     async def step(self) -> None:
         """One probe or poll, and what follows from its outcome."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = time.perf_counter()
         try:
             if not self._probed:
                 values = dict(await self.driver.probe())
@@ -112,7 +115,7 @@ class DevicePoller:
         except ModbusError as e:
             self._missed(str(e))
             return
-        self.latencies.append(loop.time() - started)
+        self.latencies.append(time.perf_counter() - started)
         came_back = self.state.answered()
         self._published.update(values)
         values["/Connected"] = 1

@@ -119,7 +119,10 @@ class SunSpecDevice:
             limiter = PowerLimiter(self.link, self.unit, self.revert_s)
         limiter.max_w = as_number(values.get("/Ac/MaxPower"))
         self.limiter = limiter
-        log.info("%s: %s inverter, model %s, limiting by %s", self.link.name, self.brand, self.data, limiter.kind)
+        model = f"model {self.data.id} at {self.data.address}" if self.data else "?"
+        log.info(
+            "%s unit %d: %s inverter, %s, limiting by %s", self.link.name, self.unit, self.brand, model, limiter.kind
+        )
         return values
 
     def _decode(self, model: ModelAt, block: bytes) -> dict[str, Scalar]:

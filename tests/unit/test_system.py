@@ -295,3 +295,24 @@ def test_three_phase_pv_on_the_output_of_a_one_phase_multi_counts_on_every_phase
     assert s["/Ac/ConsumptionOnOutput/L1/Power"] == 900 + 1000  # Multi AC-out + PV on output
     assert s["/Ac/ConsumptionOnOutput/L2/Power"] == 600  # no Multi phase: the PV alone, not None
     assert s["/Ac/Consumption/L2/Power"] == 600 + (s["/Ac/ConsumptionOnInput/L2/Power"] or 0)
+
+
+async def test_recomputes_are_spaced_but_the_last_change_is_derived() -> None:
+    """100 inverters publishing at their own moments must not cost 100 recomputes a second."""
+    from gateway.system import BURST, RATE
+
+    store = installation()
+    svc = SystemService(store)
+    svc.start()
+    before = svc.recomputes
+    store.publish("pvinverter", 20, {"/Ac/L1/Power": 99})
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert svc.recomputes == before + 1  # within budget: derived in the same loop turn
+    for i in range(40):  # 40 changes over ~0.4 s
+        store.publish("pvinverter", 20, {"/Ac/L1/Power": 100 + i})
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(2 / RATE)
+    assert svc.recomputes - before <= 1 + BURST + 0.6 * RATE + 1
+    assert store.get("system", 0, "/Ac/PvOnOutput/L1/Power") == 139  # never left behind
+    svc.stop()

@@ -103,10 +103,10 @@ class SunSpecSim:
         img.set_raw(nameplate, "WRtg_SF", 0)
         img.set(nameplate, "DERTyp", 4)
         img.set(nameplate, "WRtg", self.max_w)
-        self.energy_wh = 4_000_000.0 + self.rng.random() * 1000
+        self.energy_wh = 150_000.0 + self.rng.random() * 1000  # 50 kWh a phase: the uint16 registers hold it too
         self._init_controls()
         self.meter = img.slot(203) if 203 in p.models else None
-        self.import_wh, self.export_wh = 1_500_000.0, 2_500_000.0
+        self.import_wh, self.export_wh = 90_000.0, 120_000.0  # per phase 30 / 40 kWh: uint16 registers hold them
         if self.meter is not None:
             for name, sf in (("A_SF", -2), ("V_SF", -1), ("Hz_SF", -2), ("W_SF", 0), ("PF_SF", 0), ("TotWh_SF", 0)):
                 img.set_raw(self.meter, name, sf)
