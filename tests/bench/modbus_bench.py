@@ -222,9 +222,28 @@ def demo_available() -> tuple[bool, str]:
     return True, out
 
 
-def our_server(port: int, no_asserts: bool) -> Server:
+def victron_only_config(port: int) -> Path:
+    """demo.toml's in-process Victron devices alone (no network simulators, drivers or web):
+    the installation the Modbus read path was first measured with, so before/after compare."""
+    import tomllib
+
+    demo = tomllib.loads((ROOT / "gateway" / "demo.toml").read_text(encoding="utf-8"))
+    lines = ["[modbus]", f'listen = "127.0.0.1:{port}"', "writes = true", ""]
+    for d in demo.get("device", []):
+        if d.get("driver") == "simulated":
+            lines += ["[[device]]", *(f"{k} = {json.dumps(v)}" for k, v in d.items()), ""]
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"gxgw-bench-{port}.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def our_server(port: int, no_asserts: bool, workload: str = "demo") -> Server:
     py = [str(PYTHON), "-O"] if no_asserts else [str(PYTHON)]
     ok, info = demo_available()
+    if ok and workload == "victron":
+        gx = [*py, str(GX)] if no_asserts else [str(GX)]
+        argv = [*gx, "run", "--config", str(victron_only_config(port))]
+        return Server("ours", argv, "gx-gateway run: full map + the demo's simulated Victron devices only, uvloop")
     if ok:
         # The configuration we report RSS for: the full map plus the simulated installation.
         gx = [*py, str(GX)] if no_asserts else [str(GX)]
@@ -522,6 +541,13 @@ def main() -> int:
     )
     parser.add_argument("--python-loadgen", action="store_true", help="use the Python load generator even if C works")
     parser.add_argument(
+        "--workload",
+        choices=("demo", "victron"),
+        default="demo",
+        help="our server runs the whole demo (default), or only its simulated Victron devices: the "
+        "installation of the first measurement, to compare the read path before/after",
+    )
+    parser.add_argument(
         "--no-asserts",
         action="store_true",
         help="run our server's Python with -O (a diagnostic: the report says so)",
@@ -555,7 +581,7 @@ def main() -> int:
     for name in wanted:
         port = port_of[name] = free_port()
         if name == "ours":
-            s = our_server(port, args.no_asserts)
+            s = our_server(port, args.no_asserts, args.workload)
             if args.no_asserts:
                 s.note += "; run with python -O (assert statements disabled)"
             servers.append(s)
