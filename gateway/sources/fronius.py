@@ -1,6 +1,9 @@
-"""The ``fronius`` driver: a Fronius inverter read over the datamanager's Solar API (HTTP JSON).
+"""The ``fronius`` driver: a Fronius inverter, or the datamanager's Smart Meter, read over the
+Solar API (HTTP JSON).
 
-``unit`` is the Solar API device id of the inverter. Probe: GetAPIVersion.cgi (API v1) and
+``unit`` is the Solar API device id. With ``role = "pvinverter"`` (the default) it is an
+inverter; with a meter role (grid, genset, acload, evcharger) it is a Smart Meter read with
+GetMeterRealtimeData (import positive) and published as that service type. Probe: GetAPIVersion.cgi (API v1) and
 GetInverterInfo.cgi (the device id exists). Poll (every ``poll_interval_s``, 5 s by default as
 the datamanager updates): CommonInverterData and 3PInverterData, decoded by the pure functions
 of solar_api.py (PAC as reported, the night rule). Faults: status code 8 and HTTP timeouts
@@ -27,10 +30,12 @@ from gateway.sources.solar_api import (
     API_VERSION_PATH,
     COMMON,
     INVERTER_INFO,
+    METER,
     THREE_PHASE,
     SolarApiError,
     api_version,
     inverter_values,
+    meter_values,
     parse,
 )
 from gateway.store import Store, WriteRejected
@@ -115,6 +120,34 @@ class FroniusDevice:
         return None
 
 
+class FroniusMeterDevice(FroniusDevice):
+    """The datamanager's Smart Meter, published as its role (grid by default for meters)."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, config: DeviceConfig, timeout_s: float) -> None:
+        super().__init__(http, base, config, timeout_s)
+        self.service = str(config.option("role"))
+
+    def fixed_values(self) -> Mapping[str, Scalar]:
+        return {"/CustomName": self.config.name} if self.config.name else {}
+
+    async def probe(self) -> Mapping[str, Scalar]:
+        version = api_version(await self._get(API_VERSION_PATH))
+        if version != 1:
+            raise ProbeFailed(f"{self.base}: not a Solar API v1 datamanager (APIVersion {version})")
+        values = meter_values(await self._get(METER.format(unit=self.unit)))
+        if values["/Ac/Power"] is None:
+            raise ProbeFailed(f"{self.base}: no Smart Meter with device id {self.unit}")
+        log.info("fronius %s: Smart Meter device id %d as %s", self.base, self.unit, self.service)
+        return {
+            "/ProductName": "Fronius Smart Meter (Solar API)",
+            "/Mgmt/Connection": f"Solar API {self.base} meter {self.unit}",
+            "/NrOfPhases": 3,
+        }
+
+    async def poll(self) -> Mapping[str, Scalar]:
+        return meter_values(await self._get(METER.format(unit=self.unit)))
+
+
 class FroniusSource:
     def __init__(self, store: Store, devices: Sequence[DeviceConfig], context: SourceContext) -> None:
         self.store = store
@@ -129,8 +162,10 @@ class FroniusSource:
             simulator = d.options.get("simulator")
             host, port = self.endpoints.address(simulator) if simulator else (d.option("host"), d.option("port"))
             base = f"http://{host}:{port}"
-            driver = FroniusDevice(self.http, base, d, d.option("timeout_s"))
-            name = f"fronius {base} device {d.option('unit')} (pvinverter {d.instance})"
+            role = str(d.option("role"))
+            kind = FroniusDevice if role == "pvinverter" else FroniusMeterDevice
+            driver = kind(self.http, base, d, d.option("timeout_s"))
+            name = f"fronius {base} device {d.option('unit')} ({role} {d.instance})"
             poller = DevicePoller(self.store, d.instance, driver, d.option("poll_interval_s"), DeviceState(name))
             await poller.start()
             self.pollers.append(poller)
@@ -147,14 +182,15 @@ class FroniusSource:
 
 SPEC: Final = DriverSpec(
     name="fronius",
-    doc="a Fronius inverter read over the datamanager's Solar API (HTTP JSON); unit = its Solar API device id",
+    doc="a Fronius inverter (role pvinverter) or the datamanager's Smart Meter (a meter role) read over the "
+    "Solar API (HTTP JSON); unit = its Solar API device id",
     keys=(
         *common("host"),
         common_default("port", 80),
-        *common("unit", "position", "simulator"),
+        *common("unit", "role", "position", "simulator"),
         common_default("poll_interval_s", 5.0),  # the datamanager updates about every 5 s
         Key("timeout_s", 2.0, positive, "seconds to wait for an answer (a timeout is retried at once, twice)"),
     ),
-    service=lambda d: "pvinverter",
+    service=lambda d: str(d.option("role")),
     build=FroniusSource,
 )

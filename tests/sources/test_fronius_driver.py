@@ -92,3 +92,38 @@ async def test_status_8_is_retried_quietly_and_12_500_json_refused_count_as_miss
     finally:
         await source.stop()
         await sim.stop()
+
+
+async def test_the_smart_meter_publishes_by_its_role_and_goes_offline_and_back() -> None:
+    """role = grid: the datamanager's Smart Meter (GetMeterRealtimeData) as a grid meter,
+    import positive; the real Symo answer decodes; offline after 3 missed polls; back by itself."""
+    sim = FroniusSimulator()
+    await sim.start()
+    store = Store()
+    source = build(store, CMAP, fronius(sim.port, unit=0, role="grid", instance=41, position="ac-in-1"))
+    await source.start()
+
+    def meter(path: str) -> object:
+        return store.get("grid", 41, path)
+
+    try:
+        await until(lambda: meter("/Ac/L1/Power") == -1200.0, what="Smart Meter polled")
+        assert [meter(f"/Ac/L{n}/Power") for n in (1, 2, 3)] == sim.meter_w
+        assert meter("/Ac/Power") == pytest.approx(sum(sim.meter_w))
+        assert meter("/Ac/L2/Voltage") == sim.meter_v[1] and meter("/Ac/Energy/Forward") == pytest.approx(3162.0)
+        assert meter("/ProductName") == "Fronius Smart Meter (Solar API)" and meter("/Connected") == 1
+        assert store.device("pvinverter", 41) is None
+        sim.meter_w = [500.0, 0.0, 0.0]
+        await until(lambda: meter("/Ac/L1/Power") == 500.0, what="a new reading")
+        await sim.offline()
+        await until(lambda: meter("/Connected") == 0, what="offline after missed polls")
+        assert meter("/Ac/L1/Power") is None  # invalid, never the last figure
+        await sim.online()
+        await until(lambda: meter("/Ac/L1/Power") == 500.0, what="back without a restart")
+        sim.canned["GetMeterRealtimeData"] = reference_data(
+            "fronius/symo__GetMeterRealtimeData_Device_0.json"
+        ).read_text()
+        await until(lambda: meter("/Serial") is not None and meter("/Ac/L1/Power") != 500.0, what="the real answer")
+    finally:
+        await source.stop()
+        await sim.stop()

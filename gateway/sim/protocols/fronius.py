@@ -61,6 +61,10 @@ class FroniusSimulator:
         self.device_id = device_id
         self.state = state or InverterState()
         self.faults = Faults()
+        # The Smart Meter on the datamanager (device id 0): W per phase, import positive.
+        self.meter_id = 0
+        self.meter_w = [-1200.0, 300.0, 150.0]
+        self.meter_v = [230.1, 229.4, 231.0]
         self.canned: dict[str, str] = {}  # DataCollection / endpoint name -> fixed answer text
         self.host = "127.0.0.1"
         self.port = 0
@@ -70,6 +74,7 @@ class FroniusSimulator:
         app.router.add_get("/solar_api/v1/GetInverterInfo.cgi", self._inverter_info)
         app.router.add_get("/solar_api/v1/GetInverterRealtimeData.cgi", self._inverter)
         app.router.add_get("/solar_api/v1/GetPowerFlowRealtimeData.fcgi", self._power_flow)
+        app.router.add_get("/solar_api/v1/GetMeterRealtimeData.cgi", self._meter)
         self.app = app
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -146,6 +151,28 @@ class FroniusSimulator:
             return self._answer(collection, args, {}, no_such_device=True)
         data = self.common() if collection == "CommonInverterData" else self.three_phase()
         return self._answer(collection, args, data)
+
+    async def _meter(self, request: web.Request) -> web.Response:
+        """GetMeterRealtimeData, Scope=Device: the field names of a real Symo's Smart Meter."""
+        q = request.query
+        args = {"DeviceClass": "Meter", "DeviceId": q.get("DeviceId", ""), "Scope": "Device"}
+        if q.get("DeviceId") != str(self.meter_id):
+            return self._answer("GetMeterRealtimeData", args, {}, no_such_device=True)
+        data: dict[str, Any] = {
+            "Details": {"Manufacturer": "Fronius", "Model": "Smart Meter 63A", "Serial": "18480000"},
+            "Enable": 1,
+            "EnergyReal_WAC_Sum_Consumed": 3162000,
+            "EnergyReal_WAC_Sum_Produced": 1850000,
+            "Frequency_Phase_Average": 50.0,
+            "Meter_Location_Current": 0,
+            "PowerReal_P_Sum": sum(self.meter_w),
+            "Visible": 1,
+        }
+        for n in range(1, 4):
+            data[f"PowerReal_P_Phase_{n}"] = self.meter_w[n - 1]
+            data[f"Voltage_AC_Phase_{n}"] = self.meter_v[n - 1]
+            data[f"Current_AC_Phase_{n}"] = round(abs(self.meter_w[n - 1]) / self.meter_v[n - 1], 3)
+        return self._answer("GetMeterRealtimeData", args, dict(sorted(data.items())))
 
     async def _power_flow(self, request: web.Request) -> web.Response:
         s = self.state
