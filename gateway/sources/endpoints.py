@@ -8,7 +8,12 @@ at it when its driver starts. One ``Endpoints`` per gateway, so gateways in one 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gateway.components import StartupError
+
+if TYPE_CHECKING:
+    from gateway.sources.registry import DeviceConfig
 
 
 class Endpoints:
@@ -20,6 +25,13 @@ class Endpoints:
 
     def forget(self, name: str) -> None:
         self._addresses.pop(name, None)
+
+    def of(self, device: DeviceConfig) -> tuple[str, int]:
+        """Where a ``[[device]]`` is: its ``simulator``'s address, else its ``host`` and ``port``."""
+        simulator = device.options.get("simulator")
+        if simulator:
+            return self.address(str(simulator))
+        return str(device.option("host")), int(device.option("port"))
 
     def address(self, name: str) -> tuple[str, int]:
         try:

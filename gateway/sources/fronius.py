@@ -25,7 +25,7 @@ from gateway.keys import Key, positive
 from gateway.sources.device_state import DeviceState
 from gateway.sources.modbus_link import ModbusError
 from gateway.sources.poller import DevicePoller, ProbeFailed
-from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default
+from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default, role_of
 from gateway.sources.solar_api import (
     API_VERSION_PATH,
     COMMON,
@@ -159,8 +159,7 @@ class FroniusSource:
     async def start(self) -> None:
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=1))
         for d in self.devices:
-            simulator = d.options.get("simulator")
-            host, port = self.endpoints.address(simulator) if simulator else (d.option("host"), d.option("port"))
+            host, port = self.endpoints.of(d)
             base = f"http://{host}:{port}"
             role = str(d.option("role"))
             kind = FroniusDevice if role == "pvinverter" else FroniusMeterDevice
@@ -191,6 +190,6 @@ SPEC: Final = DriverSpec(
         common_default("poll_interval_s", 5.0),  # the datamanager updates about every 5 s
         Key("timeout_s", 2.0, positive, "seconds to wait for an answer (a timeout is retried at once, twice)"),
     ),
-    service=lambda d: str(d.option("role")),
+    service=role_of,
     build=FroniusSource,
 )

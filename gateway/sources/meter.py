@@ -21,7 +21,7 @@ from gateway.keys import Key, text
 from gateway.sources.device_state import DeviceState
 from gateway.sources.modbus_link import ExceptionResponse, LinkPool, ModbusError, ModbusLink
 from gateway.sources.poller import DevicePoller, ProbeFailed
-from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default
+from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default, role_of
 from gateway.store import Store, WriteRejected
 from registers.meters import MeterModel, MeterProbe, meter_models
 from registers.values import Scalar
@@ -160,10 +160,7 @@ class ModbusDevices:
         for d in self.devices:
             self.check(d)
         for d in self.devices:
-            simulator = d.options.get("simulator")
-            host, port = (
-                self.endpoints.address(simulator) if simulator else (str(d.option("host")), int(d.option("port")))
-            )
+            host, port = self.endpoints.of(d)
             link = self.links.get(host, port)
             driver = MeterDevice(self.models, link, d, self.role(d), self.model_name(d))
             name = f"{self.driver} {host}:{port} unit {d.option('unit')} ({driver.service} {d.instance})"
@@ -178,10 +175,6 @@ class ModbusDevices:
         await self.links.close()
 
 
-def service_of(device: DeviceConfig) -> str:
-    return str(device.option("role"))
-
-
 ROLE: Final = common_default("role", "grid")
 SPEC: Final = DriverSpec(
     name="meter",
@@ -192,6 +185,6 @@ SPEC: Final = DriverSpec(
         *common("position", "poll_interval_s", "simulator"),
         Key("model", None, text, "the meter file's name (e.g. sdm630) for meters that cannot be probed"),
     ),
-    service=service_of,
+    service=role_of,
     build=ModbusDevices,
 )

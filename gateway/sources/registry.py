@@ -96,6 +96,11 @@ def common_default(name: str, default: Any) -> Key:
     return replace(COMMON_KEYS[name], default=default)
 
 
+def role_of(device: DeviceConfig) -> str:
+    """The service type a device with a ``role`` key publishes as (pvinverter, grid, ...)."""
+    return str(device.option("role"))
+
+
 def common(*names: str) -> tuple[Key, ...]:
     """The common keys a driver takes, by name (KeyError for a name that is not common)."""
     return tuple(COMMON_KEYS[n] for n in names)

@@ -21,7 +21,7 @@ from gateway.keys import Key, integer, positive
 from gateway.sources.device_state import DeviceState
 from gateway.sources.modbus_link import LinkPool, ModbusLink
 from gateway.sources.poller import DevicePoller, ProbeFailed
-from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common
+from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, role_of
 from gateway.sources.sunspec_chain import LogicalDevice, ModelAt, find_base, logical_devices, read_block, walk
 from gateway.sources.sunspec_decode import BlockDecoder, is_null_frame
 from gateway.sources.sunspec_limit import Model123, Model704, PowerLimiter, SolarEdge
@@ -176,15 +176,9 @@ class SunSpecSource:
         self.links = LinkPool()
         self.pollers: list[DevicePoller] = []
 
-    def _address(self, d: DeviceConfig) -> tuple[str, int]:
-        simulator = d.option("simulator")
-        if simulator:
-            return self.endpoints.address(simulator)
-        return str(d.option("host")), int(d.option("port"))
-
     async def start(self) -> None:
         for d in self.devices:
-            host, port = self._address(d)
+            host, port = self.endpoints.of(d)
             driver = SunSpecDevice(self.cmap, self.links.get(host, port), d)
             state = DeviceState(f"sunspec {host}:{port} unit {d.option('unit')} ({d.option('role')} {d.instance})")
             poller = DevicePoller(self.store, d.instance, driver, d.option("poll_interval_s"), state)
@@ -196,10 +190,6 @@ class SunSpecSource:
             await poller.stop()
         self.pollers.clear()
         await self.links.close()
-
-
-def service_of(device: DeviceConfig) -> str:
-    return str(device.option("role"))
 
 
 SPEC: Final = DriverSpec(
@@ -215,6 +205,6 @@ SPEC: Final = DriverSpec(
             "power limit: the inverter reverts to 100 % this long after the last write",
         ),
     ),
-    service=service_of,
+    service=role_of,
     build=SunSpecSource,
 )
