@@ -24,7 +24,7 @@ import aiohttp
 from gateway.keys import Key, positive
 from gateway.sources.device_state import DeviceState
 from gateway.sources.modbus_link import ModbusError
-from gateway.sources.poller import DevicePoller, ProbeFailed
+from gateway.sources.poller import DevicePoller, PollerGroup, ProbeFailed
 from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default, role_of
 from gateway.sources.solar_api import (
     API_VERSION_PATH,
@@ -43,7 +43,6 @@ from registers.values import Scalar
 
 log = logging.getLogger(__name__)
 
-POSITIONS: Final = {"ac-in-1": 0, "ac-out": 1, "ac-in-2": 2}
 QUIET_RETRIES: Final = 2  # status code 8 / timeouts retried at once within one poll
 
 
@@ -64,10 +63,7 @@ class FroniusDevice:
         self.retries = 0  # quiet retries done (diagnostics, tests)
 
     def fixed_values(self) -> Mapping[str, Scalar]:
-        values: dict[str, Scalar] = {"/Position": POSITIONS[str(self.config.option("position"))]}
-        if self.config.name:
-            values["/CustomName"] = self.config.name
-        return values
+        return self.config.config_values(self.service)
 
     async def _get(self, path: str) -> dict[str, Any]:
         """One answer, retried quietly on status code 8 and timeouts."""
@@ -127,9 +123,6 @@ class FroniusMeterDevice(FroniusDevice):
         super().__init__(http, base, config, timeout_s)
         self.service = str(config.option("role"))
 
-    def fixed_values(self) -> Mapping[str, Scalar]:
-        return {"/CustomName": self.config.name} if self.config.name else {}
-
     async def probe(self) -> Mapping[str, Scalar]:
         version = api_version(await self._get(API_VERSION_PATH))
         if version != 1:
@@ -154,7 +147,7 @@ class FroniusSource:
         self.devices = devices
         self.endpoints = context.endpoints
         self.http: aiohttp.ClientSession | None = None
-        self.pollers: list[DevicePoller] = []
+        self.pollers = PollerGroup()
 
     async def start(self) -> None:
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=1))
@@ -166,13 +159,10 @@ class FroniusSource:
             driver = kind(self.http, base, d, d.option("timeout_s"))
             name = f"fronius {base} device {d.option('unit')} ({role} {d.instance})"
             poller = DevicePoller(self.store, d.instance, driver, d.option("poll_interval_s"), DeviceState(name))
-            await poller.start()
-            self.pollers.append(poller)
+            await self.pollers.start(poller)
 
     async def stop(self) -> None:
-        for poller in reversed(self.pollers):
-            await poller.stop()
-        self.pollers.clear()
+        await self.pollers.stop()
         if self.http is not None:
             await self.http.close()
             await asyncio.sleep(0)

@@ -20,15 +20,13 @@ from gateway.components import StartupError
 from gateway.keys import Key, text
 from gateway.sources.device_state import DeviceState
 from gateway.sources.modbus_link import ExceptionResponse, LinkPool, ModbusError, ModbusLink
-from gateway.sources.poller import DevicePoller, ProbeFailed
+from gateway.sources.poller import DevicePoller, PollerGroup, ProbeFailed
 from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default, role_of
 from gateway.store import Store, WriteRejected
 from registers.meters import MeterModel, MeterProbe, meter_models
 from registers.values import Scalar
 
 log = logging.getLogger(__name__)
-
-POSITIONS: Final = {"ac-in-1": 0, "ac-out": 1, "ac-in-2": 2}
 
 
 class UnsupportedDevice(ProbeFailed):
@@ -80,12 +78,7 @@ class MeterDevice:
         self._reported: str | None = None
 
     def fixed_values(self) -> Mapping[str, Scalar]:
-        values: dict[str, Scalar] = {}
-        if self.config.name:
-            values["/CustomName"] = self.config.name
-        if self.service == "pvinverter":
-            values["/Position"] = POSITIONS[str(self.config.options.get("position", "ac-in-1"))]
-        return values
+        return self.config.config_values(self.service)
 
     async def probe(self) -> Mapping[str, Scalar]:
         async with self.link.lock:
@@ -141,7 +134,7 @@ class ModbusDevices:
         self.models = meter_models(context.cmap)
         self.endpoints = context.endpoints
         self.links = LinkPool()
-        self.pollers: list[DevicePoller] = []
+        self.pollers = PollerGroup()
 
     def role(self, d: DeviceConfig) -> str:
         return str(d.option("role"))
@@ -165,13 +158,10 @@ class ModbusDevices:
             driver = MeterDevice(self.models, link, d, self.role(d), self.model_name(d))
             name = f"{self.driver} {host}:{port} unit {d.option('unit')} ({driver.service} {d.instance})"
             poller = DevicePoller(self.store, d.instance, driver, d.option("poll_interval_s"), DeviceState(name))
-            await poller.start()
-            self.pollers.append(poller)
+            await self.pollers.start(poller)
 
     async def stop(self) -> None:
-        for poller in reversed(self.pollers):
-            await poller.stop()
-        self.pollers.clear()
+        await self.pollers.stop()
         await self.links.close()
 
 

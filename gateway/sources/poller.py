@@ -20,7 +20,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from gateway.sources.device_state import DeviceState, Phase
@@ -145,3 +145,28 @@ class DevicePoller:
             raise WriteRejected(f"{self.state.name}: {e}") from None
         if published:
             self.store.publish(self.service, self.instance, published)
+
+
+class PollerGroup:
+    """The pollers of one driver's component: started one by one, stopped last first."""
+
+    def __init__(self) -> None:
+        self.pollers: list[DevicePoller] = []
+
+    def __getitem__(self, index: int) -> DevicePoller:
+        return self.pollers[index]
+
+    def __iter__(self) -> Iterator[DevicePoller]:
+        return iter(self.pollers)
+
+    def __len__(self) -> int:
+        return len(self.pollers)
+
+    async def start(self, poller: DevicePoller) -> None:
+        await poller.start()
+        self.pollers.append(poller)
+
+    async def stop(self) -> None:
+        for poller in reversed(self.pollers):
+            await poller.stop()
+        self.pollers.clear()

@@ -38,6 +38,17 @@ class DeviceConfig:
     def option(self, key: str) -> Any:
         return self.options[key]
 
+    def config_values(self, service: str) -> dict[str, Any]:
+        """The paths a device's config fixes: its ``/CustomName``, and a PV inverter's
+        ``/Position`` (0 AC input 1, 1 AC output, 2 AC input 2)."""
+        values: dict[str, Any] = {"/CustomName": self.name} if self.name else {}
+        if service == "pvinverter":
+            values["/Position"] = POSITIONS[str(self.options.get("position", "ac-in-1"))]
+        return values
+
+
+POSITIONS: Final = {"ac-in-1": 0, "ac-out": 1, "ac-in-2": 2}  # config position -> /Position
+
 
 @dataclass(frozen=True, slots=True)
 class SourceContext:

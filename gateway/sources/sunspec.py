@@ -20,7 +20,7 @@ from typing import Final
 from gateway.keys import Key, integer, positive
 from gateway.sources.device_state import DeviceState
 from gateway.sources.modbus_link import LinkPool, ModbusLink
-from gateway.sources.poller import DevicePoller, ProbeFailed
+from gateway.sources.poller import DevicePoller, PollerGroup, ProbeFailed
 from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, role_of
 from gateway.sources.sunspec_chain import LogicalDevice, ModelAt, find_base, logical_devices, read_block, walk
 from gateway.sources.sunspec_decode import BlockDecoder, is_null_frame
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 INVERTERS: Final = (101, 102, 103, 111, 112, 113)
 METERS: Final = (201, 202, 203, 204)
-POSITIONS: Final = {"ac-in-1": 0, "ac-out": 1, "ac-in-2": 2}
 BRANDS: Final = (("fronius", "Fronius"), ("sma", "SMA"), ("abb", "ABB"), ("abb", "FIMER"), ("solaredge", "SolarEdge"))
 NULL_FRAME_RETRIES: Final = 2
 ST_OFFSET: Final = layout(103).points["St"].offset  # the same in 101-103
@@ -62,12 +61,7 @@ class SunSpecDevice:
         self.limiter: PowerLimiter | None = None
 
     def fixed_values(self) -> Mapping[str, Scalar]:
-        values: dict[str, Scalar] = {}
-        if self.config.name:
-            values["/CustomName"] = self.config.name
-        if self.service == "pvinverter":
-            values["/Position"] = POSITIONS[self.config.option("position")]
-        return values
+        return self.config.config_values(self.service)
 
     # --- probe -------------------------------------------------------------------------
     async def probe(self) -> Mapping[str, Scalar]:
@@ -174,7 +168,7 @@ class SunSpecSource:
         self.cmap = context.cmap
         self.endpoints = context.endpoints
         self.links = LinkPool()
-        self.pollers: list[DevicePoller] = []
+        self.pollers = PollerGroup()
 
     async def start(self) -> None:
         for d in self.devices:
@@ -182,13 +176,10 @@ class SunSpecSource:
             driver = SunSpecDevice(self.cmap, self.links.get(host, port), d)
             state = DeviceState(f"sunspec {host}:{port} unit {d.option('unit')} ({d.option('role')} {d.instance})")
             poller = DevicePoller(self.store, d.instance, driver, d.option("poll_interval_s"), state)
-            await poller.start()
-            self.pollers.append(poller)
+            await self.pollers.start(poller)
 
     async def stop(self) -> None:
-        for poller in reversed(self.pollers):
-            await poller.stop()
-        self.pollers.clear()
+        await self.pollers.stop()
         await self.links.close()
 
 
