@@ -16,7 +16,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 from gateway.sim.protocols.fronius import FroniusSimulator
 from gateway.sim.protocols.meter import MeterSimulator, site_grid_values
@@ -37,13 +37,34 @@ SITE_COUNTERS: Final = {
 }
 
 
+class _Server(Protocol):
+    host: str
+    port: int
+
+    async def start(self, host: str = ..., port: int = ...) -> None: ...
+    async def stop(self) -> None: ...
+
+
 class _Ticking:
-    """Runs ``tick`` every ``period_s`` while started."""
+    """A protocol simulator (``sim``) that runs ``tick`` every ``period_s`` while started."""
 
     period_s = 0.5
+    sim: _Server
 
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        await self.sim.start(host, port)
+        self.start_ticking()
+
+    async def stop(self) -> None:
+        await self.stop_ticking()
+        await self.sim.stop()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.sim.host, self.sim.port
 
     def tick(self) -> None:
         raise NotImplementedError
@@ -66,6 +87,8 @@ class _Ticking:
 
 
 class MeterDeviceSim(_Ticking):
+    sim: MeterSimulator
+
     def __init__(self, kind: str, store: Store, site: bool, loads_w: tuple[float, float, float]) -> None:
         super().__init__()
         model = meter_models(load_default())[kind]
@@ -78,20 +101,10 @@ class MeterDeviceSim(_Ticking):
         if self.site:
             self.sim.set(site_grid_values(self.store, self.loads_w))
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        await self.sim.start(host, port)
-        self.start_ticking()
-
-    async def stop(self) -> None:
-        await self.stop_ticking()
-        await self.sim.stop()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return self.sim.host, self.sim.port
-
 
 class SolarApiSim(_Ticking):
+    sim: FroniusSimulator
+
     def __init__(
         self, max_power_w: float, day_s: float, start_hour: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -110,15 +123,3 @@ class SolarApiSim(_Ticking):
         if not s.night:
             s.pac_w = round(self.max_w * math.sin(math.pi * (h - SUNRISE_H) / (SUNSET_H - SUNRISE_H)), 1)
             s.total_wh += s.pac_w * self.period_s * 24.0 * 3600.0 / self.day_s / 3600.0
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        await self.sim.start(host, port)
-        self.start_ticking()
-
-    async def stop(self) -> None:
-        await self.stop_ticking()
-        await self.sim.stop()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return self.sim.host, self.sim.port
