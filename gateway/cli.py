@@ -71,26 +71,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_pgns(args: argparse.Namespace) -> int:
+def _render(args: argparse.Namespace, render: Callable[[CompiledMap], str]) -> int:
+    """Compile the mappings and print a rendering of them; problems go to stderr."""
     try:
         cmap = _load(args.mappings)
     except MappingError as e:
         for p in e.problems:
             print(p, file=sys.stderr)
         return 1
-    sys.stdout.write(render_pgns_markdown(cmap))
+    sys.stdout.write(render(cmap))
     return 0
+
+
+def cmd_pgns(args: argparse.Namespace) -> int:
+    return _render(args, render_pgns_markdown)
 
 
 def cmd_registers(args: argparse.Namespace) -> int:
-    try:
-        cmap = _load(args.mappings)
-    except MappingError as e:
-        for p in e.problems:
-            print(p, file=sys.stderr)
-        return 1
-    sys.stdout.write(RENDERERS[args.format](cmap))
-    return 0
+    return _render(args, RENDERERS[args.format])
 
 
 DEMO_HINTS = """\
