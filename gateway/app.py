@@ -257,7 +257,8 @@ async def serve(gateway: Gateway, on_ready: Callable[[Gateway], None]) -> None:
             await stop.wait()
             log.info("stopping")
         finally:
-            await asyncio.wait_for(gateway.stop(), timeout=1.0)
+            async with asyncio.timeout(1.0):
+                await gateway.stop()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

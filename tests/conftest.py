@@ -11,11 +11,12 @@ import pytest
 import uvloop
 
 from tests.modbus_rig import cmap, make_rig, rig
+from tests.watchdog import recording, soft_deadline
 
-__all__ = ["cmap", "make_rig", "rig"]
+__all__ = ["cmap", "make_rig", "rig", "soft_deadline"]
 
 
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
-    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": recording(asyncio.new_event_loop), "uvloop": recording(uvloop.new_event_loop)}

@@ -149,7 +149,8 @@ class MdnsAnnouncer:
     async def stop(self) -> None:
         if self._zc is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._zc.async_unregister_all_services(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await self._zc.async_unregister_all_services()
             await self._zc.async_close()
             self._zc = None
         self.infos.clear()

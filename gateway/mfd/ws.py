@@ -170,7 +170,8 @@ class WebSocketHub:
             self._unsubscribe = None
         for c in list(self.clients):
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(c.ws.close(code=1001, message=b"gateway stopping"), 1.0)
+                async with asyncio.timeout(1.0):
+                    await c.ws.close(code=1001, message=b"gateway stopping")
 
     # --- Store listener ---------------------------------------------------------------------
     def device_added(self, device: Device) -> None:

@@ -116,7 +116,8 @@ class N2kFrontend:
         self.link = Link(transport, self._on_frame, self._on_up)
         self.link.start()
         with contextlib.suppress(TimeoutError):  # a short wait, so a present bus starts at once
-            await asyncio.wait_for(self.link.opened.wait(), 0.5)
+            async with asyncio.timeout(0.5):
+                await self.link.opened.wait()
         self._task = asyncio.create_task(self._run(), name="n2k scheduler")
         st = self.stats()
         log.info(
@@ -315,8 +316,11 @@ class N2kFrontend:
                 heapq.heappush(self._heap, (job.due, seq, job))
             wake = min(next_device, self._heap[0][0]) if self._heap else next_device
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancel that
+            # stop() sends when _wake is set at the same moment, and stop() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, wake - self._clock()))
+                async with asyncio.timeout(max(0.0, wake - self._clock())):
+                    await self._wake.wait()
 
     def _clock(self) -> float:
         return self._loop.time() if self._loop is not None else time.monotonic()

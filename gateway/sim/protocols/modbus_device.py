@@ -71,7 +71,8 @@ class ModbusDevice:
             w.close()
         if server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await server.wait_closed()
 
     async def offline(self) -> None:
         """Gone from the network: open connections dropped, new ones refused."""

@@ -70,7 +70,8 @@ class SimModbusServer:
             task.cancel()
         if server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), 1.0)
+                async with asyncio.timeout(1.0):
+                    await server.wait_closed()
 
     async def come_back(self) -> None:
         if self._server is None:
