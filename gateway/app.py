@@ -120,6 +120,7 @@ class Gateway:
     gate: WriteGate = field(init=False)  # the one write gate every frontend writes through
     guards: Guards = field(init=False)  # audit, fd budget, setpoint watchdog, health, TLS
     components: list[Component] = field(init=False)
+    sources: SourceContext = field(init=False)  # where each [[device]] is (simulators resolved once started)
     _stack: contextlib.AsyncExitStack | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -146,7 +147,7 @@ class Gateway:
             ),
             m.listen,
         )
-        context = SourceContext(self.cmap)
+        context = self.sources = SourceContext(self.cmap)
         system = SystemComponent(self.store, c.state_dir)
         parts: list[Component] = [
             SettingsComponent(self.store, c.state_dir, self.cmap),

@@ -138,14 +138,21 @@ def _demo_ready(gateway: Gateway) -> None:
 
 
 def scan_command(gateway: Gateway) -> str | None:
-    """The `gx-gateway scan` command that finds the demo's [[simulator]]s (their ports)."""
+    """The `gx-gateway scan` command that finds the demo's [[simulator]]s (their ports); with
+    ``--gateway`` when the HTTP API is on, so the SolarEdge (one client: the demo polls it) is
+    recognised through the gateway."""
     addresses = sorted(
         sim.address for c in gateway.components if isinstance(c, Simulators) for sim in c.by_name.values()
     )
     if not addresses:
         return None
     hosts = ",".join(dict.fromkeys(h for h, _ in addresses))
-    return f"gx-gateway scan --hosts {hosts} --ports {','.join(str(p) for _, p in addresses)}"
+    command = f"gx-gateway scan --hosts {hosts} --ports {','.join(str(p) for _, p in addresses)}"
+    if gateway.http is not None:
+        h_host, h_port = gateway.http.sockets[0]
+        h_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(h_host, f"[{h_host}]" if ":" in h_host else h_host)
+        command += f" --gateway http://{h_host}:{h_port}"
+    return command
 
 
 def _run_ready(gateway: Gateway) -> None:
@@ -273,7 +280,8 @@ examples:
     "scan": """\
 examples:
   gx-gateway scan --subnet 192.168.1.0/24                 # ports 502, 1502, 80
-  gx-gateway scan --hosts 192.168.1.20,192.168.1.21 --ports 502,80 > devices.toml""",
+  gx-gateway scan --hosts 192.168.1.20,192.168.1.21 --ports 502,80 > devices.toml
+  gx-gateway scan --subnet 192.168.1.0/24 --gateway http://127.0.0.1:8088  # beside a running gateway""",
     "config-docs": """\
 examples:
   gx-gateway config-docs > docs/config.md""",

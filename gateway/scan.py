@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -33,12 +33,12 @@ SMA_UNIT: Final = 3
 SMA_POWER: Final = 30775
 INVERTERS: Final = (101, 102, 103, 111, 112, 113)
 METERS: Final = (201, 202, 203, 204)
-FIRST_INSTANCE: Final = 40  # suggestions start here (below: the GX's usual fixed devices)
 DEFAULT_PORTS: Final = (502, 1502, 80)
 BUSY: Final = (
     "it closed the connection at once: a SolarEdge accepts one Modbus-TCP client; is something else polling it?"
+    " (--gateway URL recognises it when a gx-gateway polls it)"
 )
-NOT_DEVICES: Final = ("unsupported", "busy")
+NOT_DEVICES: Final = ("unsupported", "busy")  # what a Found that is no device starts with
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -49,7 +49,9 @@ class Found:
     driver: str  # sunspec | meter | sma | fronius
     role: str  # pvinverter | grid (a suggestion)
     what: str  # what it said it is
-    options: tuple[tuple[str, Any], ...] = ()  # extra [[device]] keys (model, meter)
+    options: tuple[tuple[str, Any], ...] = ()  # extra [[device]] keys (model, meter, position)
+    instance: int | None = None  # the instance to keep (a running gateway's); None: suggest one
+    note: str = ""  # one more comment line above its table
 
 
 def expand_hosts(hosts: str | None, subnet: str | None) -> list[str]:
@@ -204,53 +206,3 @@ def _host_key(host: str) -> tuple[int, str]:
         return (int(ipaddress.ip_address(host)), host)
     except ValueError:
         return (1 << 129, host)
-
-
-def suggest_instances(found: Iterable[Found], used: Iterable[tuple[str, int]] = ()) -> list[tuple[Found, int]]:
-    """A free device instance per found device: from FIRST_INSTANCE up, skipping ``used``
-    (service, instance) pairs, one number per device so unit ids never clash either."""
-    taken = {i for _, i in used}
-    out: list[tuple[Found, int]] = []
-    n = FIRST_INSTANCE
-    for f in found:
-        if f.what.startswith(NOT_DEVICES):
-            continue
-        while n in taken:
-            n += 1
-        out.append((f, n))
-        taken.add(n)
-    return out
-
-
-def render(found: Sequence[Found], used: Iterable[tuple[str, int]] = ()) -> str:
-    """Ready-to-paste ``[[device]]`` tables and a summary (deterministic)."""
-    lines: list[str] = []
-    grid_taken = False
-    for f, instance in suggest_instances(found, used):
-        role = f.role
-        if role == "grid":
-            role = "grid" if not grid_taken else "acload"
-            grid_taken = True
-        lines += [f"# {f.what} at {f.host}:{f.port} unit {f.unit}", "[[device]]", f'driver = "{f.driver}"']
-        lines += [f'host = "{f.host}"', f"port = {f.port}", f"unit = {f.unit}", f"instance = {instance}"]
-        for key, value in f.options:
-            lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value}")
-        if f.driver in ("meter", "sunspec"):
-            lines.append(f'role = "{role}"  # grid | pvinverter | genset | acload | evcharger')
-        if role == "pvinverter":
-            lines.append('position = "ac-in-1"  # ac-in-1 | ac-out | ac-in-2')
-        lines.append("")
-    for f in found:
-        if f.what.startswith(NOT_DEVICES):
-            lines.append(f"# {f.host}:{f.port}" + (f" unit {f.unit}" if f.unit else "") + f": {f.what}")
-    return "\n".join(lines).rstrip("\n") + ("\n" if lines else "")
-
-
-def summary(found: Sequence[Found], hosts: int, ports: int, seconds: float) -> str:
-    kinds: dict[str, int] = {}
-    for f in found:
-        if f.what.startswith(NOT_DEVICES):
-            continue
-        kinds[f.driver] = kinds.get(f.driver, 0) + 1
-    parts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "nothing"
-    return f"scanned {hosts} host(s) x {ports} port(s) in {seconds:.1f} s: found {parts}"

@@ -13,7 +13,9 @@ import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gateway.scan import DEFAULT_PORTS, expand_hosts, render, scan, summary
+from gateway.ops.client import ApiError, base_url, get_json
+from gateway.scan import DEFAULT_PORTS, expand_hosts, scan
+from gateway.scan_output import Polled, polled, render, summary, with_gateway
 from registers import MappingError, compile_mappings, load_default
 from registers.meters import meter_models
 
@@ -28,6 +30,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=0.5, metavar="S", help="seconds per connect and request")
     p.add_argument("--concurrency", type=int, default=64, metavar="N", help="host:port pairs probed at once")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
+    p.add_argument(
+        "--gateway",
+        metavar="URL",
+        help="a running gateway's HTTP API, e.g. http://127.0.0.1:8088: devices it polls keep their instances, "
+        "and a device that takes one client (SolarEdge) is recognised while that gateway polls it",
+    )
     p.set_defaults(func=cmd_scan)
 
 
@@ -51,6 +59,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
             print(p, file=sys.stderr)
         return 1
     models = meter_models(cmap)
+    known: list[Polled] = []
+    used: list[tuple[str, int]] = []
+    if args.gateway is not None:
+        try:
+            url = base_url(args.gateway)
+            status = get_json(url, "/api/v1/status", timeout=5.0)
+            known = polled(status)
+        except (ApiError, ValueError) as e:
+            print(f"gx-gateway scan: --gateway: {e}", file=sys.stderr)
+            return 2
+        used = [(str(d["service"]), int(d["instance"])) for d in status["devices"]]
     t0 = time.perf_counter()
     columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=True, console=None, redirect_stdout=False) as bar:
@@ -65,6 +84,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 progress=lambda: bar.advance(task),
             )
         )
-    sys.stdout.write(render(found))
+    if args.gateway is not None:
+        found = with_gateway(found, known, url)
+    sys.stdout.write(render(found, used))
     print(summary(found, len(hosts), len(ports), time.perf_counter() - t0), file=sys.stderr)
     return 0

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from gateway.components import StartupError
 from gateway.derived import gateway_version
 from gateway.ops.logs import RECENT
+from gateway.sources import DRIVERS
 from gateway.store import Device
 
 if TYPE_CHECKING:
@@ -84,6 +86,37 @@ def device_summaries(gateway: Gateway) -> list[dict[str, Any]]:
     return rows
 
 
+SOURCE_KEYS = ("unit", "role", "position", "model", "meter")  # never tokens or passwords
+
+
+def source_summaries(gateway: Gateway) -> list[dict[str, Any]]:
+    """Each ``[[device]]`` that polls a device on the network: where it is (a simulator's
+    address once started) and as what it is served. ``gx-gateway scan --gateway`` reads this
+    to recognise devices the gateway already polls, even one that accepts a single client."""
+    rows = []
+    for d in gateway.config.devices:
+        try:
+            host, port = gateway.sources.endpoints.of(d)
+        except (KeyError, StartupError):  # a simulated device, or a simulator not (yet) running
+            continue
+        service = DRIVERS[d.driver].service(d)
+        device = gateway.store.device(service, d.instance)
+        unused = "meter" if service == "pvinverter" else "position"  # a default that means nothing here
+        keys = [k for k in SOURCE_KEYS if k != unused and d.options.get(k) is not None]
+        rows.append(
+            {
+                "driver": d.driver,
+                "host": host,
+                "port": port,
+                **{k: d.options[k] for k in keys},
+                "service": service,
+                "instance": d.instance,
+                "online": device is not None and device_online(device),
+            }
+        )
+    return rows
+
+
 async def healthz(request: web.Request) -> web.Response:
     found = checks(request.app[GATEWAY_KEY])
     problems = [f"{part}: {why}" for part, why in found.items() if why != "ok"]
@@ -112,6 +145,7 @@ async def status(request: web.Request) -> web.Response:
         },
         "writes": {"accepted": gateway.gate.accepted, "refused": gateway.gate.refused},
         "devices": device_summaries(gateway),
+        "sources": source_summaries(gateway),
         "recent_problems": list(RECENT.events),
     }
     return web.json_response(body)

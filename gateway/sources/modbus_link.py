@@ -29,6 +29,7 @@ WRITE_HEADER: Final = struct.Struct(">HHHBBHHB")  # tid, 0, length, unit, fc 16,
 MBAP: Final = struct.Struct(">HHHB")  # tid, protocol, length, unit
 BACKOFF_MIN_S: Final = 0.5
 BACKOFF_MAX_S: Final = 30.0
+ONE_CLIENT_HINT: Final = "a device that takes one client (SolarEdge) does this while another master polls it"
 
 
 class ModbusError(Exception):
@@ -77,6 +78,7 @@ class ModbusLink:
         self._failures = 0
         self.retry_at = 0.0  # monotonic time before which no connect is attempted
         self.connects = 0  # successful connects (diagnostics, tests)
+        self._answers = 0  # answers on the current connection (none yet: a busy device?)
         self.requests = 0
 
     @property
@@ -142,12 +144,17 @@ class ModbusLink:
             await self._drop()
             raise RequestTimeout(f"{what}: no answer from {self.name} within {timeout:g} s") from None
         except (OSError, asyncio.IncompleteReadError) as e:
+            first = self._answers == 0
             await self._drop(failed=True)
-            raise LinkDown(f"{what}: connection to {self.name} lost ({_reason(e)})") from None
+            reason = _reason(e)
+            if first and isinstance(e, asyncio.IncompleteReadError):
+                reason += f" before its first answer; {ONE_CLIENT_HINT}"
+            raise LinkDown(f"{what}: connection to {self.name} lost ({reason})") from None
         except ModbusError:
             await self._drop()
             raise
         self._failures = 0
+        self._answers += 1
         if pdu[0] & 0x80:
             raise ExceptionResponse(pdu[1] if len(pdu) > 1 else 0, what)
         return pdu
@@ -164,6 +171,7 @@ class ModbusLink:
             self._back_off()
             raise LinkDown(f"cannot connect to {self.name} ({_reason(e)})") from None
         self.connects += 1
+        self._answers = 0
         return self._reader, self._writer
 
     def _back_off(self) -> None:

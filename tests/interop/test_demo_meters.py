@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -43,16 +42,31 @@ def test_em24_is_the_grid_and_the_solar_api_fronius_is_on_ac_output(demo: Demo) 
 
 @pytest.mark.interop
 def test_the_banner_scan_command_finds_the_simulators_and_its_output_runs(demo: Demo, tmp_path: Path) -> None:
-    m = re.search(r"^\s+(gx-gateway scan --hosts \S+ --ports \S+)$", demo.banner, re.M)
+    m = re.search(r"^\s+(gx-gateway scan --hosts \S+ --ports \S+ --gateway http://\S+)$", demo.banner, re.M)
     assert m, demo.banner
     argv = [*GX, *shlex.split(m.group(1))[1:]]
     first = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     second = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout  # the same on repeated runs
-    drivers = sorted(d["driver"] for d in tomllib.loads(first.stdout)["device"])
-    assert drivers == ["fronius", "meter", "sunspec"]  # the SolarEdge is busy (one client): a comment
-    assert "SolarEdge accepts one Modbus-TCP client" in first.stdout
+    devices = tomllib.loads(first.stdout)["device"]
+    # Every simulated device, the SolarEdge included: it takes one client and the demo polls
+    # it, so the scan recognises it through the demo's API. Each keeps the demo's instance.
+    found = sorted((d["driver"], d["instance"], d.get("role", "pvinverter"), d.get("position")) for d in devices)
+    assert found == [
+        ("fronius", 35, "pvinverter", "ac-out"),
+        ("meter", 34, "grid", None),
+        ("sunspec", 32, "pvinverter", "ac-in-1"),
+        ("sunspec", 33, "pvinverter", "ac-out"),
+    ]
+    assert "# SolarEdge carport at 127.0.0.1:" in first.stdout
+    assert "it accepts one Modbus-TCP client" in first.stdout
+    assert "found 1 fronius, 1 meter, 2 sunspec (4 already polled by the gateway)" in first.stderr
+    # Without --gateway the SolarEdge is only "busy", with the reason and the way out.
+    alone = subprocess.run(argv[: argv.index("--gateway")], capture_output=True, text=True, timeout=60)
+    assert sorted(d["driver"] for d in tomllib.loads(alone.stdout)["device"]) == ["fronius", "meter", "sunspec"]
+    assert "busy: it closed the connection at once" in alone.stdout and "--gateway URL" in alone.stdout
+
     config = tmp_path / "found.toml"
     config.write_text('[modbus]\nlisten = "127.0.0.1:0"\n\n' + first.stdout, encoding="utf-8")
     run = subprocess.Popen(
@@ -62,10 +76,11 @@ def test_the_banner_scan_command_finds_the_simulators_and_its_output_runs(demo: 
         seen = ""
         deadline = time.monotonic() + 20
         assert run.stdout is not None
-        while seen.count(": online") < 3 and time.monotonic() < deadline:
+        while (seen.count(": online") < 3 or "before its first answer" not in seen) and time.monotonic() < deadline:
             seen += run.stdout.readline()
-        assert seen.count(": online") == 3, seen
+        assert seen.count(": online") == 3, seen  # the SolarEdge stays the demo's: it says why
+        assert "(pvinverter 33): offline after 3 missed polls" in seen and "takes one client (SolarEdge)" in seen, seen
+        assert run.poll() is None  # a busy device is no reason to stop
     finally:
         run.terminate()
         run.wait(5)
-    assert sys.executable

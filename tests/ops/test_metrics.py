@@ -84,3 +84,11 @@ def test_status_api_lists_devices_with_unit_ids(demo: DemoProcess) -> None:
     assert all(d["online"] for d in devices.values())
     assert status["modbus"]["listen"] == [["127.0.0.1", demo.port]]
     assert status["uptime_s"] >= 0 and status["health"]["modbus"] == "ok"
+    # Where each [[device]] is polled (simulators resolved to their ports), for `scan --gateway`.
+    sources = {(s["service"], s["instance"]): s for s in status["sources"]}
+    assert sources[("pvinverter", 33)]["driver"] == "sunspec" and sources[("pvinverter", 33)]["position"] == "ac-out"
+    assert sources[("grid", 34)]["driver"] == "meter" and "position" not in sources[("grid", 34)]
+    allowed = {"driver", "host", "port", "unit", "role", "position", "model", "meter", "service", "instance", "online"}
+    for s in status["sources"]:
+        assert s["host"] == "127.0.0.1" and s["port"] > 0 and set(s) <= allowed, s
+        assert (s["service"], s["instance"]) in devices

@@ -10,7 +10,8 @@ import time
 import tomllib
 
 from gateway.config import parse_config
-from gateway.scan import expand_hosts, render, scan
+from gateway.scan import expand_hosts, scan
+from gateway.scan_output import render
 from gateway.sim.protocols.fronius import FroniusSimulator
 from gateway.sim.protocols.meter import MeterSimulator
 from gateway.sim.protocols.sunspec_sim import SunSpecSim
@@ -69,6 +70,8 @@ def test_cli_refuses_bad_arguments_in_one_line() -> None:
     for args, message in (
         (["--subnet", "10.0.0.0/8"], "at most a /20"),
         (["--hosts", "127.0.0.1", "--ports", "0"], "--ports"),
+        (["--hosts", "127.0.0.1", "--gateway", "http://127.0.0.1:9"], "--gateway: cannot reach the gateway"),
+        (["--hosts", "127.0.0.1", "--gateway", "ftp://x"], "--gateway: --url: expected http://HOST:PORT"),
     ):
         res = subprocess.run(
             [sys.executable, "-m", "gateway.cli", "scan", *args], capture_output=True, text=True, timeout=30
