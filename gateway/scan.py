@@ -23,7 +23,7 @@ import aiohttp
 from gateway.sources.meter import UnsupportedDevice, identify
 from gateway.sources.modbus_link import ExceptionResponse, LinkDown, ModbusError, ModbusLink
 from gateway.sources.poller import ProbeFailed
-from gateway.sources.solar_api import API_VERSION_PATH, INVERTER_INFO, SolarApiError, api_version, parse
+from gateway.sources.solar_api import ALL_METERS, API_VERSION_PATH, INVERTER_INFO, SolarApiError, api_version, parse
 from gateway.sources.sunspec_chain import find_base, logical_devices, read_block, walk
 from registers.meters import MeterModel
 
@@ -158,18 +158,38 @@ async def scan_modbus(host: str, port: int, models: Mapping[str, MeterModel], ti
 
 async def scan_solar_api(host: str, port: int, timeout: float) -> list[Found]:
     base = f"http://{host}:{port}"
-    limit = aiohttp.ClientTimeout(total=timeout)
     try:
-        async with aiohttp.ClientSession(timeout=limit) as http:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
             async with http.get(base + API_VERSION_PATH) as r:
                 if r.status != 200 or api_version(parse(await r.read())) != 1:
                     return []
             async with http.get(base + INVERTER_INFO) as r:
                 info = parse(await r.read()).get("Body", {}).get("Data", {})
+            ids = sorted(int(k) for k in info if str(k).isdigit())
+            what = "Fronius inverter, Solar API device {}"
+            found = [Found(host, port, i, "fronius", "pvinverter", what.format(i)) for i in ids]
+            return found + await _solar_api_meters(http, host, port)
     except (aiohttp.ClientError, TimeoutError, SolarApiError):
         return []
-    ids = sorted(int(k) for k in info if str(k).isdigit())
-    return [Found(host, port, i, "fronius", "pvinverter", f"Fronius inverter, Solar API device {i}") for i in ids]
+
+
+async def _solar_api_meters(http: aiohttp.ClientSession, host: str, port: int) -> list[Found]:
+    """The datamanager's Smart Meters (device id 0 and up); none when it has no meter API."""
+    try:
+        async with http.get(f"http://{host}:{port}{ALL_METERS}") as r:
+            meters = parse(await r.read()).get("Body", {}).get("Data", {}) if r.status == 200 else {}
+    except (aiohttp.ClientError, TimeoutError, SolarApiError):
+        return []
+    out = []
+    for key, data in sorted(meters.items(), key=lambda kv: int(kv[0]) if str(kv[0]).isdigit() else -1):
+        if not str(key).isdigit() or not isinstance(data, dict):
+            continue
+        details = data["Details"] if isinstance(data.get("Details"), dict) else {}
+        name = " ".join(str(details[k]) for k in ("Manufacturer", "Model") if details.get(k)) or "Fronius meter"
+        # Meter_Location_Current: 0 at the feed-in point (the grid), 1 in the consumption path.
+        role = "grid" if data.get("Meter_Location_Current", 0) == 0 else "acload"
+        out.append(Found(host, port, int(key), "fronius", role, f"{name}, Solar API meter {key}"))
+    return out
 
 
 async def scan(

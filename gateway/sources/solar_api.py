@@ -27,6 +27,7 @@ COMMON: Final = BASE + "GetInverterRealtimeData.cgi?Scope=Device&DeviceId={unit}
 THREE_PHASE: Final = BASE + "GetInverterRealtimeData.cgi?Scope=Device&DeviceId={unit}&DataCollection=3PInverterData"
 INVERTER_INFO: Final = BASE + "GetInverterInfo.cgi"
 METER: Final = BASE + "GetMeterRealtimeData.cgi?Scope=Device&DeviceId={unit}"
+ALL_METERS: Final = BASE + "GetMeterRealtimeData.cgi?Scope=System"  # every meter, by device id
 POWER_FLOW: Final = BASE + "GetPowerFlowRealtimeData.fcgi"
 
 TRANSIENT_CODE: Final = 8  # "timeout" of the datamanager's internal bus: retry quietly

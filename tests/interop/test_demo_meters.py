@@ -55,16 +55,17 @@ def test_the_banner_scan_command_finds_the_simulators_and_its_output_runs(demo: 
     found = sorted((d["driver"], d["instance"], d.get("role", "pvinverter"), d.get("position")) for d in devices)
     assert found == [
         ("fronius", 35, "pvinverter", "ac-out"),
+        ("fronius", 40, "acload", None),  # the datamanager's Smart Meter: new, a free instance, not a 2nd grid
         ("meter", 34, "grid", None),
         ("sunspec", 32, "pvinverter", "ac-in-1"),
         ("sunspec", 33, "pvinverter", "ac-out"),
     ]
     assert "# SolarEdge carport at 127.0.0.1:" in first.stdout
     assert "it accepts one Modbus-TCP client" in first.stdout
-    assert "found 1 fronius, 1 meter, 2 sunspec (4 already polled by the gateway)" in first.stderr
+    assert "found 2 fronius, 1 meter, 2 sunspec (4 already polled by the gateway)" in first.stderr
     # Without --gateway the SolarEdge is only "busy", with the reason and the way out.
     alone = subprocess.run(argv[: argv.index("--gateway")], capture_output=True, text=True, timeout=60)
-    assert sorted(d["driver"] for d in tomllib.loads(alone.stdout)["device"]) == ["fronius", "meter", "sunspec"]
+    assert sorted(d["driver"] for d in tomllib.loads(alone.stdout)["device"]) == ["fronius", "fronius", "meter", "sunspec"]
     assert "busy: it closed the connection at once" in alone.stdout and "--gateway URL" in alone.stdout
 
     config = tmp_path / "found.toml"
@@ -76,9 +77,9 @@ def test_the_banner_scan_command_finds_the_simulators_and_its_output_runs(demo: 
         seen = ""
         deadline = time.monotonic() + 20
         assert run.stdout is not None
-        while (seen.count(": online") < 3 or "before its first answer" not in seen) and time.monotonic() < deadline:
+        while (seen.count(": online") < 4 or "before its first answer" not in seen) and time.monotonic() < deadline:
             seen += run.stdout.readline()
-        assert seen.count(": online") == 3, seen  # the SolarEdge stays the demo's: it says why
+        assert seen.count(": online") == 4, seen  # the SolarEdge stays the demo's: it says why
         assert "(pvinverter 33): offline after 3 missed polls" in seen and "takes one client (SolarEdge)" in seen, seen
         assert run.poll() is None  # a busy device is no reason to stop
     finally:

@@ -46,14 +46,18 @@ async def test_scan_finds_every_simulated_device_and_prints_config_that_runs() -
     assert by_port[(abb.port, "meter", 1)].options == (("model", "abb-b21"),)
     assert (sma.port, "sma", 3) in by_port
     assert (fronius.port, "fronius", 2) in by_port
+    smart_meter = by_port[(fronius.port, "fronius", 0)]  # the datamanager's Smart Meter (Scope=System)
+    assert (smart_meter.role, smart_meter.what) == ("grid", "Fronius Smart Meter 63A, Solar API meter 0")
     drivers = sorted((f.role, f.options) for f in found if f.port == solaredge.address[1])
     assert drivers == [("grid", (("meter", 1),)), ("pvinverter", ())]  # SolarEdge + its meter
     assert "unsupported" in by_port[(unknown.port, "meter", 1)].what
     text = render(found)
     assert "7777" in text  # the unsupported one is reported as a comment, not a device
     config = parse_config(tomllib.loads(text))
-    assert len(config.devices) == 6
-    assert len({d.instance for d in config.devices}) == 6
+    assert len(config.devices) == 7
+    assert len({d.instance for d in config.devices}) == 7
+    roles = sorted(str(d.options.get("role")) for d in config.devices)
+    assert roles.count("grid") == 1  # one grid; the other meters are suggested as acload
     assert render(again) == text
 
 

@@ -153,11 +153,18 @@ class FroniusSimulator:
         return self._answer(collection, args, data)
 
     async def _meter(self, request: web.Request) -> web.Response:
-        """GetMeterRealtimeData, Scope=Device: the field names of a real Symo's Smart Meter."""
+        """GetMeterRealtimeData, Scope=Device (the field names of a real Symo's Smart Meter),
+        or Scope=System: every meter, by device id."""
         q = request.query
+        if q.get("Scope") == "System":
+            args = {"DeviceClass": "Meter", "Scope": "System"}
+            return self._answer("GetMeterRealtimeData", args, {str(self.meter_id): self.meter_data()})
         args = {"DeviceClass": "Meter", "DeviceId": q.get("DeviceId", ""), "Scope": "Device"}
         if q.get("DeviceId") != str(self.meter_id):
             return self._answer("GetMeterRealtimeData", args, {}, no_such_device=True)
+        return self._answer("GetMeterRealtimeData", args, self.meter_data())
+
+    def meter_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "Details": {"Manufacturer": "Fronius", "Model": "Smart Meter 63A", "Serial": "18480000"},
             "Enable": 1,
@@ -172,7 +179,7 @@ class FroniusSimulator:
             data[f"PowerReal_P_Phase_{n}"] = self.meter_w[n - 1]
             data[f"Voltage_AC_Phase_{n}"] = self.meter_v[n - 1]
             data[f"Current_AC_Phase_{n}"] = round(abs(self.meter_w[n - 1]) / self.meter_v[n - 1], 3)
-        return self._answer("GetMeterRealtimeData", args, dict(sorted(data.items())))
+        return dict(sorted(data.items()))
 
     async def _power_flow(self, request: web.Request) -> web.Response:
         s = self.state
