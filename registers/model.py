@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -251,3 +251,31 @@ V = TypeVar("V")
 
 def frozen_map(d: dict[K, V]) -> Mapping[K, V]:
     return MappingProxyType(d)
+
+
+class DeferredMap(Mapping[K, V]):
+    """A read-only mapping built on first access, then kept: ``cmap.n2k`` for a gateway that
+    may never use it (compiling it imports the NMEA 2000 stack). ``build`` raising (e.g.
+    MappingError) raises at that access, and again at the next one."""
+
+    def __init__(self, build: Callable[[], Mapping[K, V]]) -> None:
+        self._build = build
+        self._built: Mapping[K, V] | None = None
+
+    @property
+    def built(self) -> bool:
+        return self._built is not None
+
+    def _value(self) -> Mapping[K, V]:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    def __getitem__(self, key: K) -> V:
+        return self._value()[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._value())
+
+    def __len__(self) -> int:
+        return len(self._value())

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Final
-
-from nmea2000 import _canboat as canboat
+from typing import TYPE_CHECKING, Any, Final
 
 from registers.model import Source
 from registers.values import Scalar
+
+if TYPE_CHECKING:
+    from nmea2000 import _canboat as canboat
 
 __all__ = ["N2kDeviceSpec", "N2kField", "N2kPgn", "database"]
 
@@ -29,8 +30,12 @@ INDUSTRY_MARINE: Final = 4
 
 @cache
 def database() -> canboat.Database:
-    """canboat's PGN database in SI units, loaded once."""
-    return canboat.Database("si")
+    """canboat's PGN database in SI units, loaded once, on first use: importing the ``nmea2000``
+    package pulls in python-can (about 20 MB resident), which a gateway without ``[n2k]`` never
+    needs (docs/BENCHMARKS.md, memory)."""
+    from nmea2000 import _canboat
+
+    return _canboat.Database("si")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,19 @@ Shared machinery (CSV reading, the rule book) and one compiler per mapping kind:
 (what each path means, shared by every kind), ``sunspec.py`` (SunSpec points -> paths),
 ``devices.py`` (energy-meter models, cmap.devices) and ``n2k.py`` (NMEA 2000 PGN field specs,
 with ``n2k_samples.py`` checking each mapping's samples through the nmea2000 decoder).
+
+The n2k kind needs canboat's database, i.e. the ``nmea2000`` package and python-can (about
+20 MB resident); ``defer_n2k=True`` compiles it on first access of ``cmap.n2k`` instead, for
+a gateway without ``[n2k]`` that never touches it. ``gx-gateway check`` compiles it at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
+from registers.compile.csvfile import Shown
 from registers.compile.devices import compile_devices
 from registers.compile.lookups import compile_lookups
 from registers.compile.modbus import compile_modbus
@@ -20,13 +26,17 @@ from registers.compile.n2k import compile_n2k
 from registers.compile.n2k_samples import check_samples
 from registers.compile.rules import RULES, MappingError, Problem, Problems
 from registers.compile.sunspec import compile_sunspec
-from registers.model import CompiledMap, frozen_map
+from registers.model import CompiledMap, DeferredMap, PathSpec, frozen_map
+from registers.n2k import N2kDeviceSpec
+
+N2kMap = Mapping[str, tuple[N2kDeviceSpec, ...]]
 
 __all__ = ["RULES", "MappingError", "Problem", "compile_mappings", "default_mappings_dir", "load_default"]
 
 
-def compile_mappings(root: Path | str, shown_root: str | None = None) -> CompiledMap:
-    """Compile a mappings folder. Raises MappingError listing every problem found."""
+def compile_mappings(root: Path | str, shown_root: str | None = None, *, defer_n2k: bool = False) -> CompiledMap:
+    """Compile a mappings folder. Raises MappingError listing every problem found; with
+    ``defer_n2k``, the n2k kind's problems are raised at the first access of ``cmap.n2k``."""
     root = Path(root)
     base = Path(shown_root if shown_root is not None else str(root))
     problems = Problems()
@@ -38,9 +48,9 @@ def compile_mappings(root: Path | str, shown_root: str | None = None) -> Compile
     modbus, paths = compile_modbus(root, shown, lookups, problems)
     sunspec = compile_sunspec(root / "sunspec.csv", shown(root / "sunspec.csv"), paths, problems)
     devices = compile_devices(root / "devices", shown, paths, problems)
-    n2k = compile_n2k(root, shown, paths, problems)
-    if not problems:
-        check_samples(root, shown, n2k, problems)
+    n2k: N2kMap = (
+        DeferredMap(lambda: _n2k_alone(root, shown, paths)) if defer_n2k else _n2k(root, shown, paths, problems)
+    )
     if problems:
         raise MappingError(problems.sorted())
     return CompiledMap(
@@ -49,8 +59,26 @@ def compile_mappings(root: Path | str, shown_root: str | None = None) -> Compile
         lookups=frozen_map(lookups),
         sunspec=frozen_map(sunspec),
         devices=frozen_map(dict(devices)),
-        n2k=frozen_map(n2k),
+        n2k=n2k,
     )
+
+
+def _n2k(root: Path, shown: Shown, paths: dict[str, dict[str, PathSpec]], problems: Problems) -> N2kMap:
+    """The n2k kind; its samples are checked only when everything compiled cleanly so far."""
+    compiled = compile_n2k(root, shown, paths, problems)
+    if not problems:
+        check_samples(root, shown, compiled, problems)
+    return frozen_map(compiled)
+
+
+def _n2k_alone(root: Path, shown: Shown, paths: dict[str, dict[str, PathSpec]]) -> N2kMap:
+    """The deferred n2k kind (everything else compiled cleanly): the same problems, in the same
+    words, as ``compile_mappings`` reports at once without ``defer_n2k``."""
+    problems = Problems()
+    n2k = _n2k(root, shown, paths, problems)
+    if problems:
+        raise MappingError(problems.sorted())
+    return n2k
 
 
 def default_mappings_dir() -> Path:
@@ -61,5 +89,5 @@ def default_mappings_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "mappings"
 
 
-def load_default() -> CompiledMap:
-    return compile_mappings(default_mappings_dir(), shown_root="mappings")
+def load_default(*, defer_n2k: bool = False) -> CompiledMap:
+    return compile_mappings(default_mappings_dir(), shown_root="mappings", defer_n2k=defer_n2k)

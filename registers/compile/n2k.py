@@ -16,14 +16,15 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Final
-
-from nmea2000 import _canboat as canboat
+from typing import TYPE_CHECKING, Any, Final
 
 from registers.compile.csvfile import Row, Shown, number, read_csv
 from registers.compile.rules import Problems, rule
 from registers.model import PathSpec, Source
 from registers.n2k import N2kDeviceSpec, N2kField, N2kPgn, database
+
+if TYPE_CHECKING:  # imported where used: the nmea2000 package is heavy (registers/n2k.py, database)
+    from nmea2000 import _canboat as canboat
 
 R30 = rule("R30", "an n2k service file or devices.csv row names a service type of the Modbus map")
 R31 = rule("R31", "devices.csv: a role once per service, a device class/function canboat knows, a pool and a model")
@@ -111,6 +112,7 @@ def _devices(path: Path, shown: Shown, paths: dict[str, dict[str, PathSpec]], pr
 
 def _function_label(device_class: int, function: int) -> str | None:
     """canboat's label for a class/function pair (an indirect lookup: decode a NAME)."""
+    from nmea2000 import _canboat as canboat
     from nmea2000 import backend
 
     name = canboat.iso_name(
@@ -285,6 +287,8 @@ def _label_table(text: str) -> dict[int, str] | None:
 
 def _label_ok(info: canboat.PgnInfo, name: str, line: int, label: str) -> bool:
     """Whether canboat accepts the label for the field (a trial encode of that one field)."""
+    from nmea2000 import _canboat as canboat
+
     try:
         if line:
             database().encode(info.id, {}, sets=[[{name: label}]])

@@ -14,8 +14,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Final
 
-from nmea2000 import backend
-
 from registers.compile.csvfile import Row, Shown, number, read_csv
 from registers.compile.rules import Problems, rule
 from registers.n2k import N2kDeviceSpec, N2kPgn, database
@@ -87,6 +85,8 @@ def _compare(pgn: int, payload: bytes | None, line: int, name: str, expected: st
         return None if payload is None else f"PGN {pgn} is sent but the sample expects it not to be"
     if payload is None:
         return f"PGN {pgn} is not sent (a required value is missing) but {name} = {expected} is expected"
+    from nmea2000 import backend  # here, not at import: the package is heavy (registers/n2k.py)
+
     message = backend.decode(pgn, payload, units="si")
     if message is None:
         return f"the nmea2000 decoder cannot decode PGN {pgn}"
