@@ -7,6 +7,10 @@ the HTTP port, so it starts after it and stops before it). They start in that
 order on one ``AsyncExitStack`` and stop in reverse, so frontends close before the sources
 go and pending settings are saved last. Start-up fails fast with one line (port in use,
 unwritable state_dir); Ctrl-C and SIGTERM stop cleanly within a second.
+
+A part's module is imported only when the config asks for that part: the HTTP frontend
+(aiohttp), discovery, the NMEA 2000 frontend (nmea2000, python-can) and the simulators cost
+memory that a gateway without them should not pay (tests/unit/test_lazy_imports.py).
 """
 
 from __future__ import annotations
@@ -20,25 +24,24 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from gateway.components import Component, StartupError, start_all
 from gateway.config import Config
 from gateway.derived import gateway_version
 from gateway.guards import Guards
 from gateway.identity import load_or_create_identity
-from gateway.mfd.api import HttpServer
-from gateway.mfd.discovery import Discovery
 from gateway.modbus.server import ModbusServer
-from gateway.n2k import N2kFrontend, N2kSettings
-from gateway.ops.routes import with_ops_routes
 from gateway.settings import Settings
-from gateway.sim.protocols.simulators import Simulators
 from gateway.sources import DRIVERS, SourceContext, build_sources
 from gateway.store import Store
 from gateway.system import SystemService
 from gateway.writes import WriteGate
 from registers.model import CompiledMap
+
+if TYPE_CHECKING:  # imported in plan() when configured (module doc)
+    from gateway.mfd.api import HttpServer
+    from gateway.n2k import N2kFrontend
 
 __all__ = ["Gateway", "StartupError", "run_loop", "serve"]
 
@@ -149,10 +152,12 @@ class Gateway:
         )
         context = self.sources = SourceContext(self.cmap)
         system = SystemComponent(self.store, c.state_dir)
-        parts: list[Component] = [
-            SettingsComponent(self.store, c.state_dir, self.cmap),
-            system,
-            *([Simulators(self.store, c.simulators, context.endpoints)] if c.simulators else []),
+        parts: list[Component] = [SettingsComponent(self.store, c.state_dir, self.cmap), system]
+        if c.simulators:
+            from gateway.sim.protocols.simulators import Simulators
+
+            parts.append(Simulators(self.store, c.simulators, context.endpoints))
+        parts += [
             *build_sources(self.store, c.devices, DRIVERS, context),
             *self.guards.components(),
             modbus,
@@ -162,6 +167,9 @@ class Gateway:
         if c.n2k is not None:
             parts.append(self._n2k(c))
         if c.http is not None:
+            from gateway.mfd.api import HttpServer
+            from gateway.ops.routes import with_ops_routes
+
             h, d = c.http, c.discovery
             serial = lambda: system.system.serial  # noqa: E731 - known once the system service started
             http = Frontend(
@@ -185,11 +193,15 @@ class Gateway:
             )
             parts.append(http)
             if d.navico or d.ssdp or d.mdns:
+                from gateway.mfd.discovery import Discovery
+
                 port = lambda: http.server.sockets[0][1] if http.server else h.listen[1]  # noqa: E731
                 parts.append(Discovery(d.name, port, serial, navico=d.navico, ssdp=d.ssdp, mdns=d.mdns))
         return parts
 
     def _n2k(self, c: Config) -> N2kFrontend:
+        from gateway.n2k import N2kFrontend, N2kSettings
+
         assert c.n2k is not None
         n = c.n2k
         settings = N2kSettings(n.interface, n.unique_number_base or None, n.max_bus_load, n.stale_s)
@@ -201,6 +213,10 @@ class Gateway:
 
     @property
     def n2k(self) -> N2kFrontend | None:
+        if self.config.n2k is None:
+            return None
+        from gateway.n2k import N2kFrontend
+
         return next((p for p in self.components if isinstance(p, N2kFrontend)), None)
 
     @property
@@ -219,6 +235,10 @@ class Gateway:
 
     @property
     def http(self) -> HttpServer | None:
+        if self.config.http is None:
+            return None
+        from gateway.mfd.api import HttpServer
+
         return self._server(HttpServer)
 
     def _server(self, kind: type[T]) -> T | None:

@@ -44,8 +44,13 @@ from registers.meters import meter_models
 log = logging.getLogger("gx-gateway")
 
 
-def _load(mappings: str | None) -> CompiledMap:
-    return load_default() if mappings is None else compile_mappings(Path(mappings))
+def _load(mappings: str | None, n2k: bool = True) -> CompiledMap:
+    """The compiled map. ``n2k=False`` (a gateway without [n2k]) compiles the packaged PGN
+    mappings only if something asks for them: that imports the NMEA 2000 stack (about 20 MB
+    resident); they are checked by `check`. A --mappings folder is checked whole, as always."""
+    if mappings is not None:
+        return compile_mappings(Path(mappings))
+    return load_default(defer_n2k=not n2k)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -179,7 +184,7 @@ def _load_config(load: Callable[[], Config], mappings: str | None) -> tuple[Conf
     """The config and the compiled map, or the exit code after saying why not."""
     try:
         config = load()
-        cmap = _load(mappings)
+        cmap = _load(mappings, n2k=config.n2k is not None)
     except ConfigError as e:
         print(f"gx-gateway: {e}", file=sys.stderr)
         return 2

@@ -32,7 +32,6 @@ from gateway.keys import (
     positive,
     text,
 )
-from gateway.n2k.transport import parse_interface
 from gateway.sim.protocols.simulators import KEYS as SIMULATOR_KEYS
 from gateway.sim.protocols.simulators import SimulatorConfig, parse_simulators
 from gateway.sources import DRIVERS, DeviceConfig, parse_devices
@@ -116,6 +115,8 @@ DISCOVERY: Final = (
 
 
 def parse_interface_key(where: str, v: Any) -> str:
+    from gateway.n2k.transport import parse_interface  # only with [n2k] or --n2k: it imports python-can
+
     if not isinstance(v, str):
         raise ConfigError(f"{where}: expected a string like socketcan:can0, got {v!r}")
     try:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gateway import audit
 from gateway.components import StartupError
 from gateway.health import Health
-from gateway.mfd.limits import HttpLimits, http_budget, raise_nofile
+from gateway.mfd.fd_budget import HttpLimits, http_budget, raise_nofile
 from gateway.modbus.server import ModbusServer
 from gateway.modbus.tls import TlsSetupError, server_context
 from gateway.watchdog import SetpointWatchdog

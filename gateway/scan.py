@@ -16,9 +16,7 @@ import contextlib
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Final
 
 from gateway.sources.meter import UnsupportedDevice, identify
 from gateway.sources.modbus_link import ExceptionResponse, LinkDown, ModbusError, ModbusLink
@@ -26,6 +24,9 @@ from gateway.sources.poller import ProbeFailed
 from gateway.sources.solar_api import ALL_METERS, API_VERSION_PATH, INVERTER_INFO, SolarApiError, api_version, parse
 from gateway.sources.sunspec_chain import find_base, logical_devices, read_block, walk
 from registers.meters import MeterModel
+
+if TYPE_CHECKING:  # imported by the Solar API probes: every gx-gateway command imports this module
+    import aiohttp
 
 SUNSPEC_UNITS: Final = (126, 1, 2, 3)
 METER_UNITS: Final = (1, 2)
@@ -157,6 +158,8 @@ async def scan_modbus(host: str, port: int, models: Mapping[str, MeterModel], ti
 
 
 async def scan_solar_api(host: str, port: int, timeout: float) -> list[Found]:
+    import aiohttp
+
     base = f"http://{host}:{port}"
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
@@ -175,6 +178,8 @@ async def scan_solar_api(host: str, port: int, timeout: float) -> list[Found]:
 
 async def _solar_api_meters(http: aiohttp.ClientSession, host: str, port: int) -> list[Found]:
     """The datamanager's Smart Meters (device id 0 and up); none when it has no meter API."""
+    import aiohttp
+
     try:
         async with http.get(f"http://{host}:{port}{ALL_METERS}") as r:
             meters = parse(await r.read()).get("Body", {}).get("Data", {}) if r.status == 200 else {}

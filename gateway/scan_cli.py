@@ -11,8 +11,6 @@ import asyncio
 import sys
 import time
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from gateway.ops.client import ApiError, base_url, get_json
 from gateway.scan import DEFAULT_PORTS, expand_hosts, scan
 from gateway.scan_output import Polled, polled, render, summary, with_gateway
@@ -53,7 +51,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"gx-gateway scan: {e}", file=sys.stderr)
         return 2
     try:
-        cmap = load_default() if args.mappings is None else compile_mappings(args.mappings)
+        cmap = load_default(defer_n2k=True) if args.mappings is None else compile_mappings(args.mappings)
     except MappingError as e:
         for p in e.problems:
             print(p, file=sys.stderr)
@@ -70,6 +68,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
             print(f"gx-gateway scan: --gateway: {e}", file=sys.stderr)
             return 2
         used = [(str(d["service"]), int(d["instance"])) for d in status["devices"]]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     t0 = time.perf_counter()
     columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=True, console=None, redirect_stdout=False) as bar:

@@ -17,9 +17,8 @@ from typing import Any, Final
 from aiohttp import web
 
 from gateway.mfd import reads, write
-from gateway.mfd.common import CMAP_KEY, GATE_KEY, STORE_KEY, error
+from gateway.mfd.common import CMAP_KEY, DESCRIPTION_PATH, GATE_KEY, STORE_KEY, error
 from gateway.mfd.limits import HttpGuard, HttpLimits
-from gateway.mfd.ssdp import DESCRIPTION_PATH, description_xml
 from gateway.mfd.write import WriteGuard
 from gateway.mfd.ws import WebSocketHub
 from gateway.store import Store
@@ -83,6 +82,8 @@ def make_app(
         return web.Response(body=index, content_type="text/html", charset="utf-8", headers=NO_CACHE)
 
     async def upnp(request: web.Request) -> web.Response:
+        from gateway.mfd.ssdp import description_xml  # the UPnP library, when first asked (common.py)
+
         xml = description_xml(name, serial(), f"{request.scheme}://{request.host}")
         return web.Response(text=xml, content_type="text/xml")
 

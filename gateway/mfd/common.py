@@ -7,7 +7,7 @@ short type (``battery``) or in full (``com.victronenergy.battery``); errors are 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -18,6 +18,10 @@ from registers.model import SERVICE_PREFIX, CompiledMap
 STORE_KEY = web.AppKey("store", Store)
 CMAP_KEY = web.AppKey("cmap", CompiledMap)
 GATE_KEY = web.AppKey("gate", WriteGate)
+
+# The UPnP device description SSDP points to; served with or without SSDP, so the route is
+# here and the UPnP library (gateway/mfd/ssdp.py) is imported at the first request of it.
+DESCRIPTION_PATH: Final = "/upnp/description.xml"
 
 
 def short(service: str) -> str:

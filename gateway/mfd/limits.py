@@ -13,72 +13,28 @@ the process's file descriptors (1024 under systemd) from Modbus. Now:
   ``max_body_bytes`` is refused with 413. Header lines and fields are limited to
   ``max_header_bytes`` and ``max_headers`` by aiohttp's parser (431/400).
 - ``raise_nofile`` lifts the soft RLIMIT_NOFILE to the hard limit (at most 65536) at start,
-  and ``http_budget`` caps HTTP connections so Modbus keeps its share of descriptors.
+  and ``http_budget`` caps HTTP connections so Modbus keeps its share of descriptors (both,
+  and ``HttpLimits``, live in gateway/mfd/fd_budget.py, which does not import aiohttp).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import resource
 import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from typing import Any, Final, cast
+from typing import cast
 
 from aiohttp import web
 
 from gateway.loglimit import Throttle
+from gateway.mfd.fd_budget import HttpLimits, http_budget, raise_nofile
+
+__all__ = ["Guarded", "HttpGuard", "HttpLimits", "http_budget", "raise_nofile"]
 
 log = logging.getLogger(__name__)
-
-NOFILE_TARGET: Final = 65536
-RESERVED_FDS: Final = 64  # state files, logs, N2K, outgoing device connections
-
-
-@dataclass(frozen=True, slots=True)
-class HttpLimits:
-    max_connections: int = 128
-    header_timeout_s: float = 10.0
-    body_timeout_s: float = 10.0
-    keepalive_timeout_s: float = 15.0
-    max_header_bytes: int = 8190
-    max_headers: int = 64
-    max_body_bytes: int = 64 * 1024
-
-    def server_options(self) -> dict[str, Any]:
-        """What aiohttp's request handler takes itself (passed to ``web.AppRunner``)."""
-        return {
-            "max_line_size": self.max_header_bytes,
-            "max_field_size": self.max_header_bytes,
-            "max_headers": self.max_headers,
-            "keepalive_timeout": self.keepalive_timeout_s,
-        }
-
-
-def raise_nofile() -> int:
-    """Lift the soft file-descriptor limit towards the hard one; the soft limit in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = NOFILE_TARGET if hard == resource.RLIM_INFINITY else min(hard, NOFILE_TARGET)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError) as e:
-            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, e)
-    return int(soft)
-
-
-def http_budget(limits: HttpLimits, nofile: int, modbus_connections: int) -> HttpLimits:
-    """``limits`` with max_connections cut so HTTP never takes Modbus's descriptors."""
-    room = nofile - modbus_connections - RESERVED_FDS
-    cap = max(8, min(limits.max_connections, room // 2))
-    if cap < limits.max_connections:
-        log.warning("open-file limit %d: HTTP limited to %d connections to keep Modbus's share", nofile, cap)
-    return replace(limits, max_connections=cap)
-
 
 NEW, RECEIVING, HANDLING, IDLE = range(4)
 

@@ -23,10 +23,11 @@ from async_upnp_client.server import (
     UpnpXmlSerializer,
 )
 
+from gateway.mfd.common import DESCRIPTION_PATH
+
 log = logging.getLogger(__name__)
 
 DEVICE_TYPE: Final = "urn:schemas-upnp-org:device:Basic:1"
-DESCRIPTION_PATH: Final = "/upnp/description.xml"
 NAMESPACE: Final = uuid.UUID("5b0f8e36-6a53-4f2e-9d53-7c1f0b6d2a10")  # gx-gateway's own
 
 

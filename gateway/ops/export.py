@@ -78,7 +78,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         print("gx-gateway: --port goes with --host (or give --url)", file=sys.stderr)
         return 2
     try:
-        cmap: CompiledMap = load_default() if args.mappings is None else compile_mappings(Path(args.mappings))
+        cmap: CompiledMap = (  # tags need no PGNs: the NMEA 2000 stack stays unloaded
+            load_default(defer_n2k=True) if args.mappings is None else compile_mappings(Path(args.mappings))
+        )
     except MappingError as e:
         for problem in e.problems:
             print(problem, file=sys.stderr)

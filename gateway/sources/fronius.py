@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Final
 
 from gateway.keys import Key, positive
 from gateway.sources.device_state import DeviceState
@@ -41,6 +39,9 @@ from gateway.sources.solar_api import (
 from gateway.store import Store, WriteRejected
 from registers.values import Scalar
 
+if TYPE_CHECKING:  # imported when a fronius device starts: a gateway without one never loads aiohttp
+    import aiohttp
+
 log = logging.getLogger(__name__)
 
 QUIET_RETRIES: Final = 2  # status code 8 / timeouts retried at once within one poll
@@ -55,6 +56,8 @@ class FroniusDevice:
     service = "pvinverter"
 
     def __init__(self, http: aiohttp.ClientSession, base: str, config: DeviceConfig, timeout_s: float) -> None:
+        import aiohttp
+
         self.http = http
         self.base = base
         self.config = config
@@ -67,6 +70,8 @@ class FroniusDevice:
 
     async def _get(self, path: str) -> dict[str, Any]:
         """One answer, retried quietly on status code 8 and timeouts."""
+        import aiohttp  # loaded since the session was made: a dict lookup
+
         for attempt in range(QUIET_RETRIES + 1):
             last = attempt == QUIET_RETRIES
             try:
@@ -150,6 +155,8 @@ class FroniusSource:
         self.pollers = PollerGroup()
 
     async def start(self) -> None:
+        import aiohttp
+
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=1))
         for d in self.devices:
             host, port = self.endpoints.of(d)

@@ -16,13 +16,15 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
-from gateway.sim.protocols.fronius import FroniusSimulator
 from gateway.sim.protocols.meter import MeterSimulator, site_grid_values
 from gateway.store import Store
 from registers import load_default
 from registers.meters import meter_models
+
+if TYPE_CHECKING:  # imported by SolarApiSim: aiohttp's web server, for that simulator only
+    from gateway.sim.protocols.fronius import FroniusSimulator
 
 METER_KINDS: Final = ("em24", "em540", "et340", "sdm630", "abb-b21", "abb-b23", "sma-native")
 SOLAR_API: Final = "fronius-solar-api"
@@ -91,7 +93,7 @@ class MeterDeviceSim(_Ticking):
 
     def __init__(self, kind: str, store: Store, site: bool, loads_w: tuple[float, float, float]) -> None:
         super().__init__()
-        model = meter_models(load_default())[kind]
+        model = meter_models(load_default(defer_n2k=True))[kind]
         self.sim = MeterSimulator(model, unit=3 if kind == "sma-native" else 1)
         self.store, self.site, self.loads_w = store, site, loads_w
         if site:  # a meter installed this year: its counters fit the GX's 16-bit per-phase registers too
@@ -108,6 +110,8 @@ class SolarApiSim(_Ticking):
     def __init__(
         self, max_power_w: float, day_s: float, start_hour: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
+        from gateway.sim.protocols.fronius import FroniusSimulator
+
         super().__init__()
         self.sim = FroniusSimulator()
         self.max_w, self.day_s, self.start_hour, self.clock = max_power_w, day_s, start_hour, clock
