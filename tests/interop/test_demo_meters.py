@@ -65,12 +65,8 @@ def test_the_banner_scan_command_finds_the_simulators_and_its_output_runs(demo: 
     assert "found 2 fronius, 1 meter, 2 sunspec (4 already polled by the gateway)" in first.stderr
     # Without --gateway the SolarEdge is only "busy", with the reason and the way out.
     alone = subprocess.run(argv[: argv.index("--gateway")], capture_output=True, text=True, timeout=60)
-    assert sorted(d["driver"] for d in tomllib.loads(alone.stdout)["device"]) == [
-        "fronius",
-        "fronius",
-        "meter",
-        "sunspec",
-    ]
+    drivers = sorted(d["driver"] for d in tomllib.loads(alone.stdout)["device"])
+    assert drivers == ["fronius", "fronius", "meter", "sunspec"]
     assert "busy: it closed the connection at once" in alone.stdout and "--gateway URL" in alone.stdout
 
     config = tmp_path / "found.toml"
