@@ -8,9 +8,10 @@ started, last first, and a start that fails unwinds what came before it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class StartupError(Exception):
@@ -36,3 +37,20 @@ async def start_all(components: Iterable[Component]) -> contextlib.AsyncExitStac
         await stack.aclose()
         raise
     return stack
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` and wait until it has ended: the stop of every component that runs one.
+
+    Only the task's own CancelledError is swallowed. If the caller is cancelled while it waits
+    (a stop under ``asyncio.timeout``), that cancel propagates instead of vanishing.
+    """
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise

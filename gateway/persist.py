@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
+from gateway.components import cancel_and_wait
+
 __all__ = ["MAX_BYTES", "CorruptFile", "JsonFile", "LoadReport"]
 
 log = logging.getLogger(__name__)
@@ -219,13 +221,10 @@ class JsonFile(Generic[T]):
         """Write the newest snapshot now (shutdown). A save already in its thread is awaited,
         never abandoned, so it cannot land after this one."""
         if self._task is not None:
-            self._task.cancel()  # only ever interrupts the debounce wait or the (shielded) await
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Only ever interrupts the debounce wait or the (shielded) await; a caller's own
+            # cancel (its timeout) still propagates.
+            await cancel_and_wait(self._task)
             self._task = None
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise asyncio.CancelledError  # that was our own cancellation (a caller's timeout)
         if self._inflight is not None:
             await self._inflight
             self._inflight = None

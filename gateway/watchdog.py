@@ -10,13 +10,13 @@ record the health page (``/healthz``) shows. Writing the safe value ends the wat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from gateway.components import cancel_and_wait
 from gateway.store import Device, Store
 from gateway.writes import AuditRecord, WriteGate, Writer, WriteRefused
 from registers.values import Scalar
@@ -88,9 +88,7 @@ class SetpointWatchdog:
         if self.heard in self.gate.record_hooks:
             self.gate.record_hooks.remove(self.heard)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         period = min(1.0, self.timeout_s / 4)

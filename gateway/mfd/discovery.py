@@ -25,6 +25,7 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from gateway.components import cancel_and_wait
 from gateway.mfd.ssdp import SsdpAnnouncer
 
 log = logging.getLogger(__name__)
@@ -105,9 +106,7 @@ class NavicoAnnouncer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         for _, sock in self._socks:
             sock.close()

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
+from gateway.components import cancel_and_wait
 from gateway.mfd.common import short
 from gateway.store import Device, Store
 from registers.values import Scalar
@@ -243,9 +244,7 @@ class WebSocketHub:
                 client.reply(self.snapshot(f))
         finally:
             self.clients.discard(client)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            await cancel_and_wait(sender)
         return ws
 
     async def _send_loop(self, client: Client, request: web.Request) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.components import cancel_and_wait
 from gateway.n2k.assignments import Assigned, Assignments, unique_base_from_serial
 from gateway.n2k.budget import budget_report, frames_of, stretch_for
 from gateway.n2k.device import VirtualDevice
@@ -135,9 +136,7 @@ class N2kFrontend:
             self._unsubscribe()
             self._unsubscribe = None
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self.link is not None:
             await self.link.stop()

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from gateway.components import cancel_and_wait
 from gateway.n2k.transport import Frame, Transport
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,7 @@ class Link:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         await self.transport.close()
         self.up = False

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
+from gateway.components import cancel_and_wait
 from gateway.sources.device_state import DeviceState, Phase
 from gateway.sources.modbus_link import ModbusError
 from gateway.store import Device, Store, WriteRejected
@@ -83,9 +83,7 @@ class DevicePoller:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         self.store.remove_device(self.service, self.instance)
 

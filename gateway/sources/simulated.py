@@ -8,10 +8,10 @@ gateway/sim; this module only declares the driver's keys and runs the installati
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from typing import Final
 
+from gateway.components import cancel_and_wait
 from gateway.keys import ConfigError, Key, choice
 from gateway.sim.victron import VictronSimulation
 from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext
@@ -44,9 +44,7 @@ class SimulatedSource:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         self.installation.stop()
 
 

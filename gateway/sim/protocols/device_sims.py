@@ -12,12 +12,12 @@ night answers (no PAC/IAC/UAC, "starting up") outside.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Protocol
 
+from gateway.components import cancel_and_wait
 from gateway.sim.protocols.meter import MeterSimulator, site_grid_values
 from gateway.store import Store
 from registers import load_default
@@ -82,9 +82,7 @@ class _Ticking:
 
     async def stop_ticking(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
 
