@@ -278,8 +278,11 @@ async def serve(gateway: Gateway, on_ready: Callable[[Gateway], None]) -> None:
             await stop.wait()
             log.info("stopping")
         finally:
-            async with asyncio.timeout(1.0):
-                await gateway.stop()
+            try:
+                async with asyncio.timeout(1.0):
+                    await gateway.stop()
+            except TimeoutError:  # a part that will not stop must not keep the process alive
+                log.warning("stopping took over 1 s; exiting without waiting for the rest")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
