@@ -26,17 +26,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from gateway.components import Component, StartupError, start_all
 from gateway.config import Config
-from gateway.derived import gateway_version
+from gateway.core.components import Component, StartupError, start_all
+from gateway.core.derived import gateway_version
+from gateway.core.identity import load_or_create_identity
+from gateway.core.settings import Settings
+from gateway.core.store import Store
+from gateway.core.system import SystemService
+from gateway.core.writes import WriteGate
 from gateway.guards import Guards
-from gateway.identity import load_or_create_identity
 from gateway.modbus.server import ModbusServer
-from gateway.settings import Settings
 from gateway.sources import DRIVERS, SourceContext, build_sources
-from gateway.store import Store
-from gateway.system import SystemService
-from gateway.writes import WriteGate
 from registers.model import CompiledMap
 
 if TYPE_CHECKING:  # imported in plan() when configured (module doc)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from gateway import loglimit, scan_cli
+from gateway import scan_cli
 from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.config import (
     Config,
@@ -31,7 +31,8 @@ from gateway.config import (
     parse_listen,
     render_config_docs,
 )
-from gateway.derived import gateway_version
+from gateway.core import loglimit
+from gateway.core.derived import gateway_version
 from gateway.ops import export, status
 from gateway.ops.logs import FORMATS, LEVELS, setup_logging
 from gateway.sim.protocols.simulators import Simulators

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from gateway.keys import (
+from gateway.core.keys import (
     ConfigError,
     Key,
     at_least,

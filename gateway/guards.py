@@ -1,10 +1,10 @@
 """The gateway's protections, assembled once per Gateway (gateway/app.py calls in here so
 the app module stays a plain list of components).
 
-- the audit trail on the one write gate (gateway/audit.py), and the TLS roles it enforces;
+- the audit trail on the one write gate (gateway/core/audit.py), and the TLS roles it enforces;
 - the file-descriptor budget: the soft RLIMIT_NOFILE raised at start, HTTP capped so that
   Modbus keeps its share (gateway/mfd/limits.py);
-- the setpoint watchdog (gateway/watchdog.py);
+- the setpoint watchdog (gateway/core/watchdog.py);
 - the health page's sources: settings loaded from a backup or defaults, watchdog reverts,
   connections refused or closed for policy;
 - the Modbus/TCP Security listener's server (gateway/modbus/tls.py).
@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from gateway import audit
-from gateway.components import StartupError
-from gateway.health import Health
+from gateway.core import audit
+from gateway.core.components import StartupError
+from gateway.core.health_report import Health
+from gateway.core.watchdog import SetpointWatchdog
 from gateway.mfd.fd_budget import HttpLimits, http_budget, raise_nofile
 from gateway.modbus.server import ModbusServer
 from gateway.modbus.tls import TlsSetupError, server_context
-from gateway.watchdog import SetpointWatchdog
 
 if TYPE_CHECKING:
     from gateway.app import Gateway

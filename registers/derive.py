@@ -2,7 +2,7 @@
 
 A derivation names a function of a fixed, documented vocabulary and the paths of the same
 device it reads, e.g. ``quotient(/Yield/Power, /Pv/V)``. The compiler only needs names and
-arities, so it stays pure; the implementations live in ``gateway/derived.py`` (they read the
+arities, so it stays pure; the implementations live in ``gateway/core/derived.py`` (they read the
 clock and the installed version). Functions without path arguments (``unix_time()``) are
 *volatile*: a frontend refreshes them on a clock instead of on a change.
 """

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from gateway.core.store import Device, Store, WriteRejected
 from gateway.modbus.server import ModbusServer
-from gateway.store import Device, Store, WriteRejected
 from registers import CompiledMap, load_default
 from registers.values import Scalar
 

@@ -16,13 +16,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from gateway.core.store import Store
+from gateway.core.writes import WriteGate
 from gateway.mfd import reads, write
 from gateway.mfd.common import CMAP_KEY, DESCRIPTION_PATH, GATE_KEY, STORE_KEY, error
 from gateway.mfd.limits import HttpGuard, HttpLimits
 from gateway.mfd.write import WriteGuard
 from gateway.mfd.ws import WebSocketHub
-from gateway.store import Store
-from gateway.writes import WriteGate
 from registers.model import CompiledMap
 
 __all__ = ["HttpServer", "make_app", "openapi_document"]

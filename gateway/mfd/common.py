@@ -11,8 +11,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.store import Reading, Store
-from gateway.writes import WriteGate
+from gateway.core.store import Reading, Store
+from gateway.core.writes import WriteGate
 from registers.model import SERVICE_PREFIX, CompiledMap
 
 STORE_KEY = web.AppKey("store", Store)

@@ -25,7 +25,7 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from gateway.components import cancel_and_wait
+from gateway.core.components import cancel_and_wait
 from gateway.mfd.ssdp import SsdpAnnouncer
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from typing import cast
 
 from aiohttp import web
 
-from gateway.loglimit import Throttle
+from gateway.core.loglimit import Throttle
 from gateway.mfd.fd_budget import HttpLimits, http_budget, raise_nofile
 
 __all__ = ["Guarded", "HttpGuard", "HttpLimits", "http_budget", "raise_nofile"]

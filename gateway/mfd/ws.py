@@ -30,9 +30,9 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
-from gateway.components import cancel_and_wait
+from gateway.core.components import cancel_and_wait
+from gateway.core.store import Device, Store
 from gateway.mfd.common import short
-from gateway.store import Device, Store
 from registers.values import Scalar
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.derived import evaluate
-from gateway.store import Device
+from gateway.core.derived import evaluate
+from gateway.core.store import Device
 from registers.model import CompiledMap, ModbusRegister, ModbusTable
 
 

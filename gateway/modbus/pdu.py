@@ -3,7 +3,7 @@
 Checks run in the order of the Modbus spec: function code (01), counts (03), addresses (02),
 access (02), values (03), then the device (0A) and the owner's answer (0B timeout, 04
 refused). A write is validated whole before anything is written (all or nothing): the
-addresses here, the values by the one write gate every frontend shares (gateway/writes.py).
+addresses here, the values by the one write gate every frontend shares (gateway/core/writes.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
-from gateway.writes import Refusal, WriteGate, Writer, WriteRefused
+from gateway.core.writes import Refusal, WriteGate, Writer, WriteRefused
 from registers.model import CompiledMap, ModbusRegister
 from registers.values import Scalar
 

@@ -13,7 +13,7 @@ The well-behaved must never be the ones to lose. So:
 - A client that does not read its replies (its unsent data above the high-water mark) for
   ``send_timeout_s`` is closed.
 - Every refusal and closing for policy is counted per cause (``counts``) and logged at most
-  once per cause per minute (``gateway.loglimit.Throttle``).
+  once per cause per minute (``gateway.core.loglimit.Throttle``).
 
 All timing is checked by one sweep (``sweep``) a few times a second, never per packet.
 """
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from gateway.loglimit import Throttle
+from gateway.core.loglimit import Throttle
 
 log = logging.getLogger("gateway.modbus.server")
 

@@ -23,12 +23,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Final, cast
 
+from gateway.core.store import Store
+from gateway.core.writes import WriteGate, Writer
 from gateway.modbus.images import RegisterImages
 from gateway.modbus.pdu import RequestHandler, WriteReply
 from gateway.modbus.policy import ConnectionPolicy, Limits
 from gateway.modbus.tls import role_of_transport
-from gateway.store import Store
-from gateway.writes import WriteGate, Writer
 from registers.model import CompiledMap
 
 log = logging.getLogger(__name__)

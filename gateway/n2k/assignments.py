@@ -3,7 +3,7 @@
 Plotters recognise a device by its NAME (unique number, device instance) and the data
 instances in its PGNs; if any of them changed at a restart, the plotter would show a new
 device and lose the user's set-up. So each virtual device's numbers are assigned once and kept
-in ``<state_dir>/n2k.json`` through ``gateway.persist`` (atomic, debounced), keyed by
+in ``<state_dir>/n2k.json`` through ``gateway.core.persist`` (atomic, debounced), keyed by
 ``service/instance/role``; 126208 instance changes and a moved address are saved there too.
 
 Unique numbers come from this gateway's block (``[n2k] unique_number_base``, by default
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from gateway.persist import JsonFile
+from gateway.core.persist import JsonFile
 
 log = logging.getLogger(__name__)
 

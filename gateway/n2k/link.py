@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from gateway.components import cancel_and_wait
+from gateway.core.components import cancel_and_wait
 from gateway.n2k.transport import Frame, Transport
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Final
 
-from gateway.derived import gateway_version
+from gateway.core.derived import gateway_version
 from gateway.ops.client import DEFAULT_URL, ApiError, base_url, get_json
 from gateway.ops.hass import render_yaml
 from gateway.ops.tags import PresentDevice, render_csv, render_json, tags_for

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from gateway.components import StartupError
-from gateway.derived import gateway_version
+from gateway.core.components import StartupError
+from gateway.core.derived import gateway_version
+from gateway.core.store import Device
 from gateway.ops.logs import RECENT
 from gateway.sources import DRIVERS
-from gateway.store import Device
 
 if TYPE_CHECKING:
     from gateway.app import Gateway

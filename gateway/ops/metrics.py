@@ -23,10 +23,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, ProcessCol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gateway.derived import gateway_version
+from gateway.core.derived import gateway_version
+from gateway.core.writes import Writer, WriteRefused
 from gateway.modbus.pdu import COUNTED_FUNCTIONS
 from gateway.ops.health import device_online, last_update_age
-from gateway.writes import Writer, WriteRefused
 from registers.values import Scalar
 
 if TYPE_CHECKING:

@@ -24,6 +24,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from gateway.core.store import Device, Store, WriteRejected
 from gateway.sim.plant import Controls, Flows, Plant
 from gateway.sim.victron_devices import (
     Battery,
@@ -35,7 +36,6 @@ from gateway.sim.victron_devices import (
     Values,
     Vebus,
 )
-from gateway.store import Device, Store, WriteRejected
 from registers.values import Scalar, as_number
 
 START_HOUR: Final = 10.0  # start in the sun

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gateway.components import StartupError
+from gateway.core.components import StartupError
 
 if TYPE_CHECKING:
     from gateway.sources.registry import DeviceConfig

@@ -19,7 +19,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from gateway.keys import Key, positive
+from gateway.core.keys import Key, positive
+from gateway.core.store import Store, WriteRejected
 from gateway.sources.device_state import DeviceState
 from gateway.sources.modbus_link import ModbusError
 from gateway.sources.poller import DevicePoller, PollerGroup, ProbeFailed
@@ -36,7 +37,6 @@ from gateway.sources.solar_api import (
     meter_values,
     parse,
 )
-from gateway.store import Store, WriteRejected
 from registers.values import Scalar
 
 if TYPE_CHECKING:  # imported when a fronius device starts: a gateway without one never loads aiohttp

@@ -22,10 +22,10 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
-from gateway.components import cancel_and_wait
+from gateway.core.components import cancel_and_wait
+from gateway.core.store import Device, Store, WriteRejected
 from gateway.sources.device_state import DeviceState, Phase
 from gateway.sources.modbus_link import ModbusError
-from gateway.store import Device, Store, WriteRejected
 from registers.values import Scalar
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from gateway.components import Component
-from gateway.keys import ConfigError, Key, choice, host_name, integer, positive, text
+from gateway.core.components import Component
+from gateway.core.keys import ConfigError, Key, choice, host_name, integer, positive, text
+from gateway.core.store import Store
 from gateway.sources.endpoints import Endpoints
-from gateway.store import Store
 from registers.model import CompiledMap
 
 

@@ -11,11 +11,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Final
 
-from gateway.components import cancel_and_wait
-from gateway.keys import ConfigError, Key, choice
+from gateway.core.components import cancel_and_wait
+from gateway.core.keys import ConfigError, Key, choice
+from gateway.core.store import Store
 from gateway.sim.victron import VictronSimulation
 from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext
-from gateway.store import Store
 
 SERVICES: Final = ("vebus", "battery", "solarcharger", "tank", "temperature", "digitalinput")
 ONE_EACH: Final = ("vebus", "battery")  # the plant has one inverter/charger and one bank

@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from gateway.core.store import WriteRejected
 from gateway.sources.modbus_link import ExceptionResponse, ModbusLink
 from gateway.sources.sunspec_chain import ModelAt
-from gateway.store import WriteRejected
 from registers.codec import round_half_away
 from registers.sunspec import layout
 

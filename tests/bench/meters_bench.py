@@ -17,9 +17,9 @@ import subprocess
 import sys
 import time
 
+from gateway.core.store import Store
 from gateway.scan import expand_hosts, scan
 from gateway.sources import DRIVERS, SourceContext, parse_devices
-from gateway.store import Store
 from registers import load_default
 from registers.meters import meter_models
 

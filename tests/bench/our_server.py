@@ -16,8 +16,8 @@ import signal
 
 import uvloop
 
+from gateway.core.store import Store
 from gateway.modbus.server import ModbusServer
-from gateway.store import Store
 from registers import load_default
 
 VEBUS = {

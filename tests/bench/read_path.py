@@ -13,9 +13,9 @@ import time
 import timeit
 
 import gateway.modbus.pdu as pdu
+from gateway.core.store import Store
+from gateway.core.writes import WriteGate
 from gateway.modbus.images import RegisterImages
-from gateway.store import Store
-from gateway.writes import WriteGate
 from registers import load_default
 
 

@@ -23,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from gateway.store import Store  # noqa: E402
+from gateway.core.store import Store  # noqa: E402
 from registers import load_default  # noqa: E402
 from tests.protocol.test_stream_robustness import RecordingTransport  # noqa: E402
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.core.store import Store
 from gateway.n2k.transport import CandumpFile
-from gateway.store import Store
 from registers import load_default
 from registers.n2k import N2kField, database
 from tests.n2k.decode import Decoded, decode_lines

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from gateway.cli import build_parser, main
-from gateway.derived import gateway_version
+from gateway.core.derived import gateway_version
 from tests.demo_process import DemoProcess
 
 

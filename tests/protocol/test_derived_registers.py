@@ -16,8 +16,8 @@ from importlib import metadata
 
 import pytest
 
+from gateway.core.store import Store
 from gateway.modbus.server import ModbusServer
-from gateway.store import Store
 from registers import CompiledMap
 from tests.modbus_rig import RawClient, read_pdu, words
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 
+from gateway.core.store import Store
 from gateway.mfd.api import HttpServer
-from gateway.store import Store
 from registers import CompiledMap
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.core.store import Store
 from gateway.mfd.api import HttpServer
 from gateway.mfd.limits import HttpLimits, http_budget, raise_nofile
-from gateway.store import Store
 from registers import CompiledMap
 from tests.gateway_process import gateway_process, write_config
 from tests.modbus_rig import RawClient, read_pdu

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import Settings
-from gateway.store import Store
+from gateway.core.settings import Settings
+from gateway.core.store import Store
 from registers import CompiledMap
 from tests.gateway_process import gateway_process, write_config
 from tests.modbus_rig import RawClient

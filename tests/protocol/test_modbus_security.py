@@ -14,8 +14,8 @@ import pytest
 
 from gateway.app import Gateway, StartupError
 from gateway.config import TlsConfig, parse_config
+from gateway.core.writes import AuditRecord
 from gateway.modbus.tls import ROLE_OID, role_of_der
-from gateway.writes import AuditRecord
 from registers import CompiledMap
 from tests.modbus_rig import MakeRig, RawClient, Rig, read_pdu, words
 from tests.pki import Authority, Issued, client_context

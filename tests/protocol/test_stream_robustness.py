@@ -20,8 +20,8 @@ import uvloop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.core.store import Store
 from gateway.modbus.server import Connection, ModbusServer
-from gateway.store import Store
 from registers import load_default
 from tests.modbus_rig import BATTERY, VEBUS, RecordingOwner, adu, read_pdu
 

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from gateway.components import Component
+from gateway.core.components import Component
+from gateway.core.store import Store
 from gateway.sources import DRIVERS, SourceContext, parse_devices
-from gateway.store import Store
 from registers import CompiledMap
 
 

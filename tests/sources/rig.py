@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from gateway.core.store import Store
 from gateway.sim.protocols.sunspec_sim import SunSpecSim
 from gateway.sources.registry import DeviceConfig, SourceContext
 from gateway.sources.sunspec import SunSpecSource
-from gateway.store import Store
 from registers import load_default
 
 CMAP = load_default()

@@ -9,8 +9,8 @@ import statistics
 
 import pytest
 
+from gateway.core.store import Store
 from gateway.sim.protocols.meter import MeterSimulator
-from gateway.store import Store
 from registers import load_default
 from registers.meters import meter_models
 from tests.sources.drivers import build, until

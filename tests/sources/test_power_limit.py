@@ -11,9 +11,9 @@ import pytest
 
 from gateway.app import Gateway
 from gateway.config import parse_config
+from gateway.core.writes import Refusal, WriteRefused
 from gateway.sim.protocols.sunspec_sim import SunSpecSim
 from gateway.sources.sunspec import SunSpecSource
-from gateway.writes import Refusal, WriteRefused
 from tests.modbus_rig import RawClient, read_pdu, words
 from tests.sources.rig import CMAP, until
 

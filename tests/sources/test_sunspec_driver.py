@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from gateway.core.store import Store
 from gateway.sim.protocols.sunspec_sim import PROFILES
 from gateway.sources.device_state import Phase
-from gateway.store import Store
 from tests.modbus_rig import RawClient
 from tests.sources.rig import device, polled, simulator, until
 

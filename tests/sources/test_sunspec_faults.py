@@ -6,9 +6,9 @@ import asyncio
 import socket
 import struct
 
+from gateway.core.store import Device, Store
 from gateway.sim.protocols.modbus_server import SimModbusServer
 from gateway.sources.device_state import MISSES_BEFORE_OFFLINE, Phase
-from gateway.store import Device, Store
 from tests.sources.rig import POLL_S, device, polled, simulator, until
 
 AC = ("/Ac/Power", "/Ac/L1/Voltage", "/Ac/L1/Current", "/Ac/L1/Energy/Forward", "/Ac/Frequency")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from gateway.persist import JsonFile
+from gateway.core.persist import JsonFile
 
 
 def parse_counter(data: object) -> int:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gateway.app import Gateway, StartupError
-from gateway.components import start_all
 from gateway.config import HttpConfig, ModbusConfig, load_demo_config
+from gateway.core.components import start_all
 from registers import load_default
 
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway import audit
 from gateway.app import Gateway, StartupError
 from gateway.config import parse_config
-from gateway.loglimit import RepeatFilter, Throttle
-from gateway.settings import Settings
-from gateway.store import Store
-from gateway.watchdog import SetpointWatchdog
-from gateway.writes import WriteGate, Writer
+from gateway.core import audit
+from gateway.core.loglimit import RepeatFilter, Throttle
+from gateway.core.settings import Settings
+from gateway.core.store import Store
+from gateway.core.watchdog import SetpointWatchdog
+from gateway.core.writes import WriteGate, Writer
 from registers import CompiledMap
 from tests.modbus_rig import RecordingOwner
 

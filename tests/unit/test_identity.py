@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.identity import Identity, load_or_create_identity, new_serial
+from gateway.core.identity import Identity, load_or_create_identity, new_serial
 
 SERIAL = re.compile(r"[0-9a-f]{12}")
 

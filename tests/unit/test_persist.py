@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.persist import JsonFile
+from gateway.core.persist import JsonFile
 from tests.unit.persist_child import parse_counter
 from tests.unit.stall import StallFirstSave
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import DEFAULTS, Settings
-from gateway.store import Store, WriteRejected
+from gateway.core.settings import DEFAULTS, Settings
+from gateway.core.store import Store, WriteRejected
 from tests.unit.stall import StallFirstSave
 
 MIN_SOC = "/Settings/CGwacs/BatteryLife/MinimumSocLimit"

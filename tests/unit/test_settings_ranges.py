@@ -11,7 +11,7 @@ import csv
 
 import pytest
 
-from gateway.settings import DEFAULTS
+from gateway.core.settings import DEFAULTS
 from registers import CompiledMap
 from tests.helpers import ROOT
 

@@ -10,11 +10,11 @@ import asyncio
 
 import pytest
 
+from gateway.core.store import Store
+from gateway.core.system import SystemService
+from gateway.core.writes import WriteGate, Writer, WriteRefused
 from gateway.sim.plant import EFFICIENCY, IDLE_W
 from gateway.sim.victron import DEFAULT_LAYOUT, VictronSimulation
-from gateway.store import Store
-from gateway.system import SystemService
-from gateway.writes import WriteGate, Writer, WriteRefused
 from registers import CompiledMap, load_default
 
 TESTER = Writer("test")

@@ -1,4 +1,4 @@
-"""gateway/store.py: what publishers, listeners and writers can rely on."""
+"""gateway/core/store.py: what publishers, listeners and writers can rely on."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gateway.store import Device, NoDevice, Store, WriteRejected, WriteTimeout
+from gateway.core.store import Device, NoDevice, Store, WriteRejected, WriteTimeout
 from registers.values import Scalar
 
 
@@ -173,7 +173,7 @@ def test_publish_to_an_unknown_device_raises_nodevice(store: Store) -> None:
 # --- listener isolation --------------------------------------------------------------------------
 def test_a_raising_listener_is_logged_and_isolated(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     before, broken, after = Recorder(), Broken(), Recorder()
-    with caplog.at_level(logging.ERROR, logger="gateway.store"):
+    with caplog.at_level(logging.ERROR, logger="gateway.core.store"):
         for listener in (before, broken, after):
             store.subscribe(listener)
         assert store.listener_errors == 1  # its device_added for the existing battery

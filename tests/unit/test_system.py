@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from gateway.store import Store
-from gateway.system import SystemService
-from gateway.writes import WriteGate, Writer, WriteRefused
+from gateway.core.store import Store
+from gateway.core.system import SystemService
+from gateway.core.writes import WriteGate, Writer, WriteRefused
 from registers import load_default
 
 VEBUS = {
@@ -299,7 +299,7 @@ def test_three_phase_pv_on_the_output_of_a_one_phase_multi_counts_on_every_phase
 
 async def test_recomputes_are_spaced_but_the_last_change_is_derived() -> None:
     """100 inverters publishing at their own moments must not cost 100 recomputes a second."""
-    from gateway.system import BURST, RATE
+    from gateway.core.system import BURST, RATE
 
     store = installation()
     svc = SystemService(store)

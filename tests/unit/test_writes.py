@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.derived import IMPLEMENTATIONS
+from gateway.core.derived import IMPLEMENTATIONS
+from gateway.core.settings import Settings
+from gateway.core.store import Device, Store, WriteRejected
+from gateway.core.writes import Refusal, WriteGate, Writer, WriteRefused
 from gateway.modbus.server import ModbusServer
-from gateway.settings import Settings
-from gateway.store import Device, Store, WriteRejected
-from gateway.writes import Refusal, WriteGate, Writer, WriteRefused
 from registers import CompiledMap
 from registers.derive import FUNCTIONS
 from registers.values import Scalar

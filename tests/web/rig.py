@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from gateway.core.settings import Settings
+from gateway.core.store import Store
+from gateway.core.system import SystemService
+from gateway.core.writes import WriteGate
 from gateway.mfd.api import HttpServer
-from gateway.settings import Settings
 from gateway.sim.victron import VictronSimulation
-from gateway.store import Store
-from gateway.system import SystemService
-from gateway.writes import WriteGate
 from registers import CompiledMap
 
 

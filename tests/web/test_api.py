@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 from openapi_spec_validator import validate
 
+from gateway.core.store import Store
 from gateway.mfd.api import HttpServer, openapi_document
-from gateway.store import Store
 from registers import CompiledMap
 from tests.web.openapi_check import SPEC, check
 from tests.web.rig import web_rig

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, Protocol
 
-from gateway.components import cancel_and_wait
+from gateway.core.components import cancel_and_wait
+from gateway.core.store import Store
 from gateway.sim.protocols.meter import MeterSimulator, site_grid_values
-from gateway.store import Store
 from registers import load_default
 from registers.meters import meter_models
 

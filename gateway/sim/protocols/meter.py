@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from gateway.core.store import Store
 from gateway.sim.protocols.modbus_device import ModbusDevice, RegisterBank
-from gateway.store import Store
 from registers.meters import MeterModel
 from registers.values import Scalar, as_number
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 
-from gateway.store import Device, Store, WriteRejected
+from gateway.core.store import Device, Store, WriteRejected
 from registers.values import Scalar, as_number
 
 SERVICE = "system"

@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.components import cancel_and_wait
-from gateway.store import Device, Store
-from gateway.writes import AuditRecord, WriteGate, Writer, WriteRefused
+from gateway.core.components import cancel_and_wait
+from gateway.core.store import Device, Store
+from gateway.core.writes import AuditRecord, WriteGate, Writer, WriteRefused
 from registers.values import Scalar
 
 log = logging.getLogger(__name__)

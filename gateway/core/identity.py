@@ -3,7 +3,7 @@
 A GX device's serial is derived from its MAC address, and VRM, Modbus clients and plotters
 tell devices apart by it. Ours is made once at random (``secrets``), 12 lower-case hex digits
 shaped like a locally administered MAC, and kept in ``<state_dir>/identity.json`` through
-``gateway.persist``; a hostname-derived one would change with the host or collide between
+``gateway.core.persist``; a hostname-derived one would change with the host or collide between
 containers. Later numbers (NMEA 2000 unique numbers) become new optional fields: an older file
 without them gets them made and saved once.
 """
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
-from gateway.persist import JsonFile
+from gateway.core.persist import JsonFile
 
 __all__ = ["FILE_NAME", "Identity", "load_or_create_identity", "new_serial", "parse_identity"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway.writes import AuditRecord, WriteGate
+from gateway.core.writes import AuditRecord, WriteGate
 from registers.values import Scalar
 
 log = logging.getLogger("gateway.audit")

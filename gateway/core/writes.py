@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from gateway.store import NoDevice, Store, WriteRejected, WriteTimeout
+from gateway.core.store import NoDevice, Store, WriteRejected, WriteTimeout
 from registers.model import CompiledMap
 from registers.values import Scalar, as_number
 
@@ -74,7 +74,7 @@ class AuditRecord:
 
 # An audit hook hears every write decision: (writer, service, instance, changes, refusal or None).
 AuditHook = Callable[[Writer, str, int, Mapping[str, Scalar], "WriteRefused | None"], None]
-# A record hook hears the same, with the values before, as one AuditRecord (gateway/audit.py).
+# A record hook hears the same, with the values before, as one AuditRecord (gateway/core/audit.py).
 RecordHook = Callable[[AuditRecord], None]
 
 

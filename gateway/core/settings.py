@@ -1,7 +1,7 @@
 """The settings service (``com.victronenergy.settings``, instance 0): persistent, atomic.
 
 Values written over Modbus (or later the web and the bus) are kept in
-``<state_dir>/settings.json`` through ``gateway.persist``: a burst of writes costs one save,
+``<state_dir>/settings.json`` through ``gateway.core.persist``: a burst of writes costs one save,
 on disk within ``save_delay_s``; saves are atomic, run off the event loop, and are skipped when
 nothing changed. Only what differs from ``DEFAULTS`` is saved, so a new default reaches every
 user who never changed that setting. A bad file is kept aside and the backup or the defaults
@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from gateway.persist import JsonFile, LoadReport
-from gateway.store import Device, Store, WriteRejected
+from gateway.core.persist import JsonFile, LoadReport
+from gateway.core.store import Device, Store, WriteRejected
 from registers.model import PathSpec
 from registers.values import Scalar
 

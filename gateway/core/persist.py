@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, Literal, TypeVar
 
-from gateway.components import cancel_and_wait
+from gateway.core.components import cancel_and_wait
 
 __all__ = ["MAX_BYTES", "CorruptFile", "JsonFile", "LoadReport"]
 
