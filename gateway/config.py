@@ -115,7 +115,7 @@ DISCOVERY: Final = (
 
 
 def parse_interface_key(where: str, v: Any) -> str:
-    from gateway.n2k.transport import parse_interface  # only with [n2k] or --n2k: it imports python-can
+    from gateway.transports.can import parse_interface  # only with [n2k] or --n2k: it imports python-can
 
     if not isinstance(v, str):
         raise ConfigError(f"{where}: expected a string like socketcan:can0, got {v!r}")

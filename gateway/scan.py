@@ -16,17 +16,15 @@ import contextlib
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from gateway.sources.meter import UnsupportedDevice, identify
-from gateway.sources.modbus_link import ExceptionResponse, LinkDown, ModbusError, ModbusLink
 from gateway.sources.poller import ProbeFailed
 from gateway.sources.solar_api import ALL_METERS, API_VERSION_PATH, INVERTER_INFO, SolarApiError, api_version, parse
 from gateway.sources.sunspec_chain import find_base, logical_devices, read_block, walk
+from gateway.transports.http import HttpClient, HttpError
+from gateway.transports.tcp import ExceptionResponse, LinkDown, ModbusError, ModbusLink
 from registers.meters import MeterModel
-
-if TYPE_CHECKING:  # imported by the Solar API probes: every gx-gateway command imports this module
-    import aiohttp
 
 SUNSPEC_UNITS: Final = (126, 1, 2, 3)
 METER_UNITS: Final = (1, 2)
@@ -158,32 +156,29 @@ async def scan_modbus(host: str, port: int, models: Mapping[str, MeterModel], ti
 
 
 async def scan_solar_api(host: str, port: int, timeout: float) -> list[Found]:
-    import aiohttp
-
     base = f"http://{host}:{port}"
+    http = HttpClient(limit_per_host=0)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
-            async with http.get(base + API_VERSION_PATH) as r:
-                if r.status != 200 or api_version(parse(await r.read())) != 1:
-                    return []
-            async with http.get(base + INVERTER_INFO) as r:
-                info = parse(await r.read()).get("Body", {}).get("Data", {})
-            ids = sorted(int(k) for k in info if str(k).isdigit())
-            what = "Fronius inverter, Solar API device {}"
-            found = [Found(host, port, i, "fronius", "pvinverter", what.format(i)) for i in ids]
-            return found + await _solar_api_meters(http, host, port)
-    except (aiohttp.ClientError, TimeoutError, SolarApiError):
+        status, body = await http.get(base + API_VERSION_PATH, timeout)
+        if status != 200 or api_version(parse(body)) != 1:
+            return []
+        info = parse((await http.get(base + INVERTER_INFO, timeout))[1]).get("Body", {}).get("Data", {})
+        ids = sorted(int(k) for k in info if str(k).isdigit())
+        what = "Fronius inverter, Solar API device {}"
+        found = [Found(host, port, i, "fronius", "pvinverter", what.format(i)) for i in ids]
+        return found + await _solar_api_meters(http, base, host, port, timeout)
+    except (HttpError, TimeoutError, SolarApiError):
         return []
+    finally:
+        await http.close()
 
 
-async def _solar_api_meters(http: aiohttp.ClientSession, host: str, port: int) -> list[Found]:
+async def _solar_api_meters(http: HttpClient, base: str, host: str, port: int, timeout: float) -> list[Found]:
     """The datamanager's Smart Meters (device id 0 and up); none when it has no meter API."""
-    import aiohttp
-
     try:
-        async with http.get(f"http://{host}:{port}{ALL_METERS}") as r:
-            meters = parse(await r.read()).get("Body", {}).get("Data", {}) if r.status == 200 else {}
-    except (aiohttp.ClientError, TimeoutError, SolarApiError):
+        status, body = await http.get(base + ALL_METERS, timeout)
+        meters = parse(body).get("Body", {}).get("Data", {}) if status == 200 else {}
+    except (HttpError, TimeoutError, SolarApiError):
         return []
     out = []
     for key, data in sorted(meters.items(), key=lambda kv: int(kv[0]) if str(kv[0]).isdigit() else -1):

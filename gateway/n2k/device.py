@@ -17,7 +17,7 @@ from nmea2000 import _canboat as canboat
 
 from gateway.n2k.assignments import Assigned
 from gateway.n2k.commands import BadCommand, acknowledge, parse_command
-from gateway.n2k.transport import Frame
+from gateway.transports.can import Frame
 from registers.n2k import INDUSTRY_MARINE
 
 log = logging.getLogger(__name__)

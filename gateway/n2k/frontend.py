@@ -28,8 +28,8 @@ from gateway.core.store import Device, Store
 from gateway.n2k.assignments import Assigned, Assignments, unique_base_from_serial
 from gateway.n2k.budget import budget_report, frames_of, stretch_for
 from gateway.n2k.device import VirtualDevice
-from gateway.n2k.link import Link
-from gateway.n2k.transport import Frame, Transport, parse_interface
+from gateway.transports.can import Frame, Transport, parse_interface
+from gateway.transports.link import Link
 from registers.model import CompiledMap
 from registers.n2k import N2kDeviceSpec, N2kPgn
 from registers.values import Scalar

@@ -14,15 +14,13 @@ Modbus devices (the same poller runs it). One aiohttp session per gateway for al
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from gateway.core.keys import Key, positive
 from gateway.core.store import Store, WriteRejected
 from gateway.sources.device_state import DeviceState
-from gateway.sources.modbus_link import ModbusError
 from gateway.sources.poller import DevicePoller, PollerGroup, ProbeFailed
 from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default, role_of
 from gateway.sources.solar_api import (
@@ -37,10 +35,9 @@ from gateway.sources.solar_api import (
     meter_values,
     parse,
 )
+from gateway.transports.http import HttpClient, HttpError
+from gateway.transports.tcp import ModbusError
 from registers.values import Scalar
-
-if TYPE_CHECKING:  # imported when a fronius device starts: a gateway without one never loads aiohttp
-    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +52,12 @@ class SolarApiMiss(ModbusError):
 class FroniusDevice:
     service = "pvinverter"
 
-    def __init__(self, http: aiohttp.ClientSession, base: str, config: DeviceConfig, timeout_s: float) -> None:
-        import aiohttp
-
+    def __init__(self, http: HttpClient, base: str, config: DeviceConfig, timeout_s: float) -> None:
         self.http = http
         self.base = base
         self.config = config
         self.unit: int = config.option("unit")
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.timeout_s = timeout_s
         self.retries = 0  # quiet retries done (diagnostics, tests)
 
     def fixed_values(self) -> Mapping[str, Scalar]:
@@ -70,15 +65,12 @@ class FroniusDevice:
 
     async def _get(self, path: str) -> dict[str, Any]:
         """One answer, retried quietly on status code 8 and timeouts."""
-        import aiohttp  # loaded since the session was made: a dict lookup
-
         for attempt in range(QUIET_RETRIES + 1):
             last = attempt == QUIET_RETRIES
             try:
-                async with self.http.get(self.base + path, timeout=self.timeout) as r:
-                    body = await r.read()
-                    if r.status != 200:
-                        raise SolarApiMiss(f"{path.split('?')[0]}: HTTP {r.status}")
+                status, body = await self.http.get(self.base + path, self.timeout_s)
+                if status != 200:
+                    raise SolarApiMiss(f"{path.split('?')[0]}: HTTP {status}")
                 return parse(body)
             except SolarApiError as e:
                 if e.transient and not last:
@@ -89,9 +81,9 @@ class FroniusDevice:
                 if not last:
                     self.retries += 1
                     continue
-                raise SolarApiMiss(f"{self.base}: no answer within {self.timeout.total:g} s") from None
-            except aiohttp.ClientError as e:
-                raise SolarApiMiss(f"{self.base}: {e}") from None
+                raise SolarApiMiss(f"{self.base}: no answer within {self.timeout_s:g} s") from None
+            except HttpError as e:
+                raise SolarApiMiss(f"{self.base}: {e.reason}") from None
         raise AssertionError("unreachable")
 
     async def probe(self) -> Mapping[str, Scalar]:
@@ -124,7 +116,7 @@ class FroniusDevice:
 class FroniusMeterDevice(FroniusDevice):
     """The datamanager's Smart Meter, published as its role (grid by default for meters)."""
 
-    def __init__(self, http: aiohttp.ClientSession, base: str, config: DeviceConfig, timeout_s: float) -> None:
+    def __init__(self, http: HttpClient, base: str, config: DeviceConfig, timeout_s: float) -> None:
         super().__init__(http, base, config, timeout_s)
         self.service = str(config.option("role"))
 
@@ -151,13 +143,11 @@ class FroniusSource:
         self.store = store
         self.devices = devices
         self.endpoints = context.endpoints
-        self.http: aiohttp.ClientSession | None = None
+        self.http = HttpClient(limit_per_host=1)  # a datamanager answers one request at a time
         self.pollers = PollerGroup()
 
     async def start(self) -> None:
-        import aiohttp
-
-        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=1))
+        await self.http.open()
         for d in self.devices:
             host, port = self.endpoints.of(d)
             base = f"http://{host}:{port}"
@@ -170,10 +160,7 @@ class FroniusSource:
 
     async def stop(self) -> None:
         await self.pollers.stop()
-        if self.http is not None:
-            await self.http.close()
-            await asyncio.sleep(0)
-            self.http = None
+        await self.http.close()
 
 
 SPEC: Final = DriverSpec(

@@ -20,9 +20,9 @@ from gateway.core.components import StartupError
 from gateway.core.keys import Key, text
 from gateway.core.store import Store, WriteRejected
 from gateway.sources.device_state import DeviceState
-from gateway.sources.modbus_link import ExceptionResponse, LinkPool, ModbusError, ModbusLink
 from gateway.sources.poller import DevicePoller, PollerGroup, ProbeFailed
 from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default, role_of
+from gateway.transports.tcp import ExceptionResponse, LinkPool, ModbusError, ModbusLink
 from registers.meters import MeterModel, MeterProbe, meter_models
 from registers.values import Scalar
 

@@ -25,7 +25,7 @@ from typing import Protocol
 from gateway.core.components import cancel_and_wait
 from gateway.core.store import Device, Store, WriteRejected
 from gateway.sources.device_state import DeviceState, Phase
-from gateway.sources.modbus_link import ModbusError
+from gateway.transports.tcp import ModbusError
 from registers.values import Scalar
 
 log = logging.getLogger(__name__)

@@ -20,12 +20,12 @@ from typing import Final
 from gateway.core.keys import Key, integer, positive
 from gateway.core.store import Store, WriteRejected
 from gateway.sources.device_state import DeviceState
-from gateway.sources.modbus_link import LinkPool, ModbusLink
 from gateway.sources.poller import DevicePoller, PollerGroup, ProbeFailed
 from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, role_of
 from gateway.sources.sunspec_chain import LogicalDevice, ModelAt, find_base, logical_devices, read_block, walk
 from gateway.sources.sunspec_decode import BlockDecoder, is_null_frame
 from gateway.sources.sunspec_limit import Model123, Model704, PowerLimiter, SolarEdge
+from gateway.transports.tcp import LinkPool, ModbusLink
 from registers.model import CompiledMap
 from registers.sunspec import layout
 from registers.values import Scalar, as_number

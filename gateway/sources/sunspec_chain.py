@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from gateway.sources.modbus_link import ExceptionResponse, ModbusLink
 from gateway.sources.poller import ProbeFailed
+from gateway.transports.tcp import ExceptionResponse, ModbusLink
 
 BASES: Final = (40000, 50000, 0)
 SUNS: Final = b"SunS"

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from typing import Final
 
 from gateway.core.store import WriteRejected
-from gateway.sources.modbus_link import ExceptionResponse, ModbusLink
 from gateway.sources.sunspec_chain import ModelAt
+from gateway.transports.tcp import ExceptionResponse, ModbusLink
 from registers.codec import round_half_away
 from registers.sunspec import layout
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.core.store import Store  # noqa: E402
 from gateway.n2k import N2kFrontend, N2kSettings  # noqa: E402
-from gateway.n2k.transport import CandumpFile  # noqa: E402
+from gateway.transports.can import CandumpFile  # noqa: E402
 from registers import load_default  # noqa: E402
 from tests.n2k.rig import VALUES  # noqa: E402
 

@@ -81,7 +81,7 @@ def child(role: str, *args: str) -> dict[str, Any]:
 async def client_costs(port: int, requests: int) -> dict[str, Any]:
     from pymodbus.client import AsyncModbusTcpClient
 
-    from gateway.sources.modbus_link import ModbusLink
+    from gateway.transports.tcp import ModbusLink
 
     link = ModbusLink("127.0.0.1", port)
     ours = await _timed(lambda: link.read(1, MODEL_103, 52), requests)
@@ -204,7 +204,7 @@ def report(clients: dict[str, Any], g: dict[str, Any], command: str) -> str:
         "",
         "| client | CPU µs/request | wall µs/request |",
         "|---|---:|---:|",
-        f"| ours (gateway/sources/modbus_link.py) | {o['cpu_us']:.1f} | {o['wall_us']:.1f} |",
+        f"| ours (gateway/transports/tcp.py) | {o['cpu_us']:.1f} | {o['wall_us']:.1f} |",
         f"| pymodbus AsyncModbusTcpClient | {p['cpu_us']:.1f} | {p['wall_us']:.1f} |",
         "",
         f"{clients['requests']} requests each. pymodbus costs {p['cpu_us'] / o['cpu_us']:.1f}× our CPU per request;"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.n2k.transport import CandumpFile
+from gateway.transports.can import CandumpFile
 from tests.helpers import need_interop
 from tests.n2k.rig import frontend, full_store, wait_for
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.core.store import Store
-from gateway.n2k.transport import CandumpFile
+from gateway.transports.can import CandumpFile
 from registers import load_default
 from registers.n2k import N2kField, database
 from tests.n2k.decode import Decoded, decode_lines

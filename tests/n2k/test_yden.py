@@ -11,7 +11,7 @@ import time
 import pytest
 
 from gateway.core.store import Store
-from gateway.n2k.transport import YdenRaw
+from gateway.transports.can import YdenRaw
 from tests.n2k.decode import decode_lines
 from tests.n2k.rig import VALUES, frontend, wait_for
 

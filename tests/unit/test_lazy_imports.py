@@ -29,7 +29,7 @@ driver = "simulated"
 service = "battery"
 instance = 512
 """
-N2K_STACK = ("nmea2000", "can", "gateway.n2k", "gateway.n2k.transport", "serial_asyncio")
+N2K_STACK = ("nmea2000", "can", "gateway.n2k", "gateway.transports.can", "serial_asyncio")
 WEB = ("aiohttp", "gateway.mfd.api", "gateway.ops.routes", "prometheus_client")
 DISCOVERY = ("zeroconf", "async_upnp_client", "gateway.mfd.discovery")
 TLS = ("cryptography",)

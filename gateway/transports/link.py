@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 from gateway.core.components import cancel_and_wait
-from gateway.n2k.transport import Frame, Transport
+from gateway.transports.can import Frame, Transport
 
 log = logging.getLogger(__name__)
 
