@@ -34,14 +34,14 @@ from gateway.core.settings import Settings
 from gateway.core.store import Store
 from gateway.core.system import SystemService
 from gateway.core.writes import WriteGate
+from gateway.frontends.modbus.server import ModbusServer
 from gateway.guards import Guards
-from gateway.modbus.server import ModbusServer
 from gateway.sources import DRIVERS, SourceContext, build_sources
 from registers.model import CompiledMap
 
 if TYPE_CHECKING:  # imported in plan() when configured (module doc)
-    from gateway.mfd.api import HttpServer
-    from gateway.n2k import N2kFrontend
+    from gateway.frontends.http.api import HttpServer
+    from gateway.frontends.n2k.frontend import N2kFrontend
 
 __all__ = ["Gateway", "StartupError", "run_loop", "serve"]
 
@@ -167,7 +167,7 @@ class Gateway:
         if c.n2k is not None:
             parts.append(self._n2k(c))
         if c.http is not None:
-            from gateway.mfd.api import HttpServer
+            from gateway.frontends.http.api import HttpServer
             from gateway.ops.routes import with_ops_routes
 
             h, d = c.http, c.discovery
@@ -193,14 +193,14 @@ class Gateway:
             )
             parts.append(http)
             if d.navico or d.ssdp or d.mdns:
-                from gateway.mfd.discovery import Discovery
+                from gateway.frontends.http.discovery import Discovery
 
                 port = lambda: http.server.sockets[0][1] if http.server else h.listen[1]  # noqa: E731
                 parts.append(Discovery(d.name, port, serial, navico=d.navico, ssdp=d.ssdp, mdns=d.mdns))
         return parts
 
     def _n2k(self, c: Config) -> N2kFrontend:
-        from gateway.n2k import N2kFrontend, N2kSettings
+        from gateway.frontends.n2k.frontend import N2kFrontend, N2kSettings
 
         assert c.n2k is not None
         n = c.n2k
@@ -215,7 +215,7 @@ class Gateway:
     def n2k(self) -> N2kFrontend | None:
         if self.config.n2k is None:
             return None
-        from gateway.n2k import N2kFrontend
+        from gateway.frontends.n2k.frontend import N2kFrontend
 
         return next((p for p in self.components if isinstance(p, N2kFrontend)), None)
 
@@ -237,7 +237,7 @@ class Gateway:
     def http(self) -> HttpServer | None:
         if self.config.http is None:
             return None
-        from gateway.mfd.api import HttpServer
+        from gateway.frontends.http.api import HttpServer
 
         return self._server(HttpServer)
 

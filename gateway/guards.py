@@ -3,11 +3,11 @@ the app module stays a plain list of components).
 
 - the audit trail on the one write gate (gateway/core/audit.py), and the TLS roles it enforces;
 - the file-descriptor budget: the soft RLIMIT_NOFILE raised at start, HTTP capped so that
-  Modbus keeps its share (gateway/mfd/limits.py);
+  Modbus keeps its share (gateway/frontends/http/limits.py);
 - the setpoint watchdog (gateway/core/watchdog.py);
 - the health page's sources: settings loaded from a backup or defaults, watchdog reverts,
   connections refused or closed for policy;
-- the Modbus/TCP Security listener's server (gateway/modbus/tls.py).
+- the Modbus/TCP Security listener's server (gateway/frontends/modbus/tls.py).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from gateway.core import audit
 from gateway.core.components import StartupError
 from gateway.core.health_report import Health
 from gateway.core.watchdog import SetpointWatchdog
-from gateway.mfd.fd_budget import HttpLimits, http_budget, raise_nofile
-from gateway.modbus.server import ModbusServer
-from gateway.modbus.tls import TlsSetupError, server_context
+from gateway.frontends.http.fd_budget import HttpLimits, http_budget, raise_nofile
+from gateway.frontends.modbus.server import ModbusServer
+from gateway.frontends.modbus.tls import TlsSetupError, server_context
 
 if TYPE_CHECKING:
     from gateway.app import Gateway

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.core.store import Device, Store, WriteRejected
-from gateway.modbus.server import ModbusServer
+from gateway.frontends.modbus.server import ModbusServer
 from registers import CompiledMap, load_default
 from registers.values import Scalar
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway.modbus.tls import ROLE_OID
+from gateway.frontends.modbus.tls import ROLE_OID
 
 NOW = dt.datetime.now(dt.UTC)
 

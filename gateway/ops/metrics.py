@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 
 from gateway.core.derived import gateway_version
 from gateway.core.writes import Writer, WriteRefused
-from gateway.modbus.pdu import COUNTED_FUNCTIONS
+from gateway.frontends.modbus.pdu import COUNTED_FUNCTIONS
 from gateway.ops.health import device_online, last_update_age
 from registers.values import Scalar
 

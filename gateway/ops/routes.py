@@ -1,6 +1,6 @@
 """Mounts the operations endpoints (/healthz, /api/v1/status, /metrics) on the HTTP frontend.
 
-Kept apart from gateway/mfd so the web app and the operations endpoints change independently:
+Kept apart from gateway/frontends/http so the web app and the operations endpoints change independently:
 app.py wraps the HTTP server's construction with ``with_ops_routes`` and that is all.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gateway.mfd.api import HttpServer
+from gateway.frontends.http.api import HttpServer
 from gateway.ops.health import add_health_routes
 from gateway.ops.metrics import add_metrics_routes
 

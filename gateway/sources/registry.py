@@ -5,7 +5,7 @@ that driver declares are accepted), docs/config.md is generated, and the gateway
 running component for all the devices of that driver (devices of a driver share things: the
 simulated ones one plant, SunSpec ones a connection per host:port).
 
-Sources publish into the Store; they never import a frontend (gateway/modbus, gateway/mfd).
+Sources publish into the Store; they never import a frontend (gateway/frontends/modbus, gateway/frontends/http).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from gateway.core.store import Store  # noqa: E402
-from gateway.n2k import N2kFrontend, N2kSettings  # noqa: E402
+from gateway.frontends.n2k.frontend import N2kFrontend, N2kSettings  # noqa: E402
 from gateway.transports.can import CandumpFile  # noqa: E402
 from registers import load_default  # noqa: E402
 from tests.n2k.rig import VALUES  # noqa: E402

@@ -17,7 +17,7 @@ import signal
 import uvloop
 
 from gateway.core.store import Store
-from gateway.modbus.server import ModbusServer
+from gateway.frontends.modbus.server import ModbusServer
 from registers import load_default
 
 VEBUS = {

@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 import timeit
 
-import gateway.modbus.pdu as pdu
+import gateway.frontends.modbus.pdu as pdu
 from gateway.core.store import Store
 from gateway.core.writes import WriteGate
-from gateway.modbus.images import RegisterImages
+from gateway.frontends.modbus.images import RegisterImages
 from registers import load_default
 
 

@@ -1,4 +1,4 @@
-"""A/B of the Modbus server's per-request Python cost: this tree's gateway/modbus/server.py
+"""A/B of the Modbus server's per-request Python cost: this tree's gateway/frontends/modbus/server.py
 against the one at a git revision, in-process (no sockets: ``data_received`` -> reply, the
 transport's write a no-op), alternating, best of 5 per run. Immune to a busy network stack,
 so it shows what a change to the framing code itself costs.
@@ -60,7 +60,10 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     old = subprocess.run(
-        ["git", "show", f"{args.revision}:gateway/modbus/server.py"], cwd=ROOT, check=True, capture_output=True
+        ["git", "show", f"{args.revision}:gateway/frontends/modbus/server.py"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     ).stdout
     cmap = load_default()
     with tempfile.TemporaryDirectory() as tmp:

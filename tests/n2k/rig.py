@@ -13,7 +13,7 @@ import can
 from nmea2000 import _canboat as canboat
 
 from gateway.core.store import Store
-from gateway.n2k import N2kFrontend, N2kSettings
+from gateway.frontends.n2k.frontend import N2kFrontend, N2kSettings
 from registers import load_default
 from registers.values import Scalar
 from tests.n2k.decode import Decoded, decode_lines

@@ -152,7 +152,7 @@ async def test_126208_instance_change_survives_a_restart(tmp_path: Path, caplog:
         assert await wait_for(lambda: battery.address is not None, timeout=5.0)
         await fe.assignments.flush()  # type: ignore[union-attr]
         before = (tmp_path / "n2k.json").read_text()
-        with caplog.at_level(logging.WARNING, logger="gateway.n2k.device"):
+        with caplog.at_level(logging.WARNING, logger="gateway.frontends.n2k.device"):
             peer.send_pgn(3, 126208, 100, battery.address or 0, bytes([1, 0x14, 0xF2, 0x01, 0xF8, 3, 1]))  # truncated
             assert await wait_for(lambda: "ignored a 126208" in caplog.text, timeout=2.0)
         await fe.assignments.flush()  # type: ignore[union-attr]
@@ -222,7 +222,7 @@ async def test_unwritable_candump_path_is_one_line_and_blocks_nothing(
     target = tmp_path / "missing" / "n2k.log"
     fe = frontend(store, "unused")
     fe.transport = CandumpFile(target)
-    with caplog.at_level(logging.INFO, logger="gateway.n2k"):
+    with caplog.at_level(logging.INFO, logger="gateway.frontends.n2k"):
         await fe.start()  # returns although the file cannot be opened
         try:
             await wait_for(lambda: False, timeout=2.0)  # two retries (0.5 s, 1 s) happen meanwhile

@@ -73,7 +73,7 @@ async def test_unreachable_yden_is_logged_once_and_retried(caplog: pytest.LogCap
     store.add_device("battery", 512, values=VALUES[("battery", 512)])
     fe = frontend(store, "unused")
     fe.transport = YdenRaw("127.0.0.1", port)
-    with caplog.at_level(logging.WARNING, logger="gateway.n2k"):
+    with caplog.at_level(logging.WARNING, logger="gateway.frontends.n2k"):
         await fe.start()
         try:
             await wait_for(lambda: False, timeout=2.0)

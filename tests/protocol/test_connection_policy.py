@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from gateway.modbus import server as modbus_server
+from gateway.frontends.modbus import server as modbus_server
 from tests.modbus_rig import MakeRig, RawClient, adu, read_pdu, words
 
 BATTERY_UNIT = 225
@@ -192,7 +192,7 @@ async def test_a_thousand_bad_clients_log_a_few_lines(make_rig: MakeRig, caplog:
     for _ in range(20):  # 1000 connections: 500 refused by the allow-list, 500 malformed headers
         await asyncio.gather(*(one(rig.port, b"") for _ in range(25)))
         await asyncio.gather(*(one(bad.port, b"\x00\x01\x00\x07\x00\x00\x01\x03") for _ in range(25)))
-    lines = [r for r in caplog.records if r.name.startswith("gateway.modbus")]
+    lines = [r for r in caplog.records if r.name.startswith("gateway.frontends.modbus")]
     assert len(lines) <= 4, [r.getMessage() for r in lines]
     assert sum(len(r.getMessage()) for r in lines) < 1000
     assert rig.server.policy.counts["refused: not in the allow-list"] == 500

@@ -17,7 +17,7 @@ from importlib import metadata
 import pytest
 
 from gateway.core.store import Store
-from gateway.modbus.server import ModbusServer
+from gateway.frontends.modbus.server import ModbusServer
 from registers import CompiledMap
 from tests.modbus_rig import RawClient, read_pdu, words
 

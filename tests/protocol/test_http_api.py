@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from gateway.core.store import Store
-from gateway.mfd.api import HttpServer
+from gateway.frontends.http.api import HttpServer
 from registers import CompiledMap
 
 

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from gateway.core.store import Store
-from gateway.mfd.api import HttpServer
-from gateway.mfd.limits import HttpLimits, http_budget, raise_nofile
+from gateway.frontends.http.api import HttpServer
+from gateway.frontends.http.limits import HttpLimits, http_budget, raise_nofile
 from registers import CompiledMap
 from tests.gateway_process import gateway_process, write_config
 from tests.modbus_rig import RawClient, read_pdu

@@ -15,7 +15,7 @@ import pytest
 from gateway.app import Gateway, StartupError
 from gateway.config import TlsConfig, parse_config
 from gateway.core.writes import AuditRecord
-from gateway.modbus.tls import ROLE_OID, role_of_der
+from gateway.frontends.modbus.tls import ROLE_OID, role_of_der
 from registers import CompiledMap
 from tests.modbus_rig import MakeRig, RawClient, Rig, read_pdu, words
 from tests.pki import Authority, Issued, client_context
@@ -48,7 +48,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 async def tls_rig(make_rig: MakeRig, pki: Pki) -> Rig:
-    from gateway.modbus.tls import server_context
+    from gateway.frontends.modbus.tls import server_context
 
     context = server_context(pki.server.cert, pki.server.key, pki.ca.pem)
     return await make_rig(tls=context, roles=ROLES)

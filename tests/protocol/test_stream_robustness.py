@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.core.store import Store
-from gateway.modbus.server import Connection, ModbusServer
+from gateway.frontends.modbus.server import Connection, ModbusServer
 from registers import load_default
 from tests.modbus_rig import BATTERY, VEBUS, RecordingOwner, adu, read_pdu
 

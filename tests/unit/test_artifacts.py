@@ -46,7 +46,7 @@ def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:
     for csv_file in MAPPINGS.rglob("*.csv"):
         assert f"registers/mappings/{csv_file.relative_to(MAPPINGS)}" in names, csv_file
     assert "gateway/demo.toml" in names  # `gx-gateway demo` reads it at run time
-    for web_file in [ROOT / "gateway/mfd/openapi.json", *(ROOT / "gateway/mfd/static").iterdir()]:
+    for web_file in [ROOT / "gateway/frontends/http/openapi.json", *(ROOT / "gateway/frontends/http/static").iterdir()]:
         assert str(web_file.relative_to(ROOT)) in names, f"{web_file} missing from the wheel (package data)"
     for pkg in ("gateway", "registers"):
         for init in (ROOT / pkg).rglob("*.py"):
@@ -62,7 +62,7 @@ def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:
         "import registers, sys; m = registers.load_default(); "
         "assert 'site' in registers.default_mappings_dir().parts, registers.default_mappings_dir(); "
         "import gateway.config as c; assert 'site' in c.__file__, c.__file__; d = c.load_demo_config(); "
-        "import gateway.mfd.api as a; assert 'site' in a.__file__; assert a.openapi_document()['openapi']; "
+        "import gateway.frontends.http.api as a; assert 'site' in a.__file__; assert a.openapi_document()['openapi']; "
         "assert a.PACKAGE.joinpath('static', 'index.html').read_bytes().startswith(b'<!DOCTYPE html>'); "
         "print(len(m.modbus.tables), m.modbus.register_count, len(d.devices), len(m.sunspec), len(m.devices))"
     )

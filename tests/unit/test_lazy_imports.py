@@ -29,9 +29,9 @@ driver = "simulated"
 service = "battery"
 instance = 512
 """
-N2K_STACK = ("nmea2000", "can", "gateway.n2k", "gateway.transports.can", "serial_asyncio")
-WEB = ("aiohttp", "gateway.mfd.api", "gateway.ops.routes", "prometheus_client")
-DISCOVERY = ("zeroconf", "async_upnp_client", "gateway.mfd.discovery")
+N2K_STACK = ("nmea2000", "can", "gateway.frontends.n2k", "gateway.transports.can", "serial_asyncio")
+WEB = ("aiohttp", "gateway.frontends.http.api", "gateway.ops.routes", "prometheus_client")
+DISCOVERY = ("zeroconf", "async_upnp_client", "gateway.frontends.http.discovery")
 TLS = ("cryptography",)
 # The simulators' config keys come with their module (0.6 MB, stdlib only); the Solar API
 # simulator's aiohttp web server comes with a fronius-solar-api [[simulator]] only.
@@ -49,7 +49,7 @@ def loaded_modules(tmp_path: Path, extra: str = "") -> set[str]:
     lines = [line for line in res.stdout.splitlines() if line.startswith("[")]
     assert len(lines) == 1, res.stdout + res.stderr
     names = set(json.loads(lines[0]))
-    assert "gateway.modbus.server" in names  # it ran the gateway
+    assert "gateway.frontends.modbus.server" in names  # it ran the gateway
     return names
 
 
@@ -68,7 +68,7 @@ def test_http_loads_the_web_frontend_only(tmp_path: Path) -> None:
 
 def test_n2k_loads_the_nmea2000_stack(tmp_path: Path) -> None:
     names = loaded_modules(tmp_path, '\n[n2k]\ninterface = "virtual:lazy-imports"\n')
-    assert {"nmea2000", "can", "gateway.n2k"} <= names
+    assert {"nmea2000", "can", "gateway.frontends.n2k"} <= names
     for module in (*WEB, *DISCOVERY, *TLS, *SIMULATORS):
         assert module not in names, f"{module} is imported by a gateway with [n2k] alone"
 

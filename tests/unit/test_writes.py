@@ -13,7 +13,7 @@ from gateway.core.derived import IMPLEMENTATIONS
 from gateway.core.settings import Settings
 from gateway.core.store import Device, Store, WriteRejected
 from gateway.core.writes import Refusal, WriteGate, Writer, WriteRefused
-from gateway.modbus.server import ModbusServer
+from gateway.frontends.modbus.server import ModbusServer
 from registers import CompiledMap
 from registers.derive import FUNCTIONS
 from registers.values import Scalar

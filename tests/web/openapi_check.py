@@ -1,4 +1,4 @@
-"""Check real HTTP answers against gateway/mfd/openapi.json (jsonschema, Draft 2020-12 = OpenAPI 3.1)."""
+"""Check real HTTP answers against gateway/frontends/http/openapi.json (jsonschema, Draft 2020-12 = OpenAPI 3.1)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import jsonschema
 
-from gateway.mfd.api import openapi_document
+from gateway.frontends.http.api import openapi_document
 
 SPEC = openapi_document()
 

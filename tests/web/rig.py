@@ -10,7 +10,7 @@ from gateway.core.settings import Settings
 from gateway.core.store import Store
 from gateway.core.system import SystemService
 from gateway.core.writes import WriteGate
-from gateway.mfd.api import HttpServer
+from gateway.frontends.http.api import HttpServer
 from gateway.sim.victron import VictronSimulation
 from registers import CompiledMap
 

@@ -15,7 +15,7 @@ import aiohttp
 from openapi_spec_validator import validate
 
 from gateway.core.store import Store
-from gateway.mfd.api import HttpServer, openapi_document
+from gateway.frontends.http.api import HttpServer, openapi_document
 from registers import CompiledMap
 from tests.web.openapi_check import SPEC, check
 from tests.web.rig import web_rig

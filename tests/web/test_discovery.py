@@ -12,7 +12,7 @@ import socket
 
 import aiohttp
 
-from gateway.mfd.discovery import NAVICO_GROUP, Discovery, NavicoAnnouncer
+from gateway.frontends.http.discovery import NAVICO_GROUP, Discovery, NavicoAnnouncer
 from registers import CompiledMap
 from tests.web.rig import web_rig
 

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.app import Gateway
 from gateway.config import HttpConfig, ModbusConfig, load_demo_config
-from gateway.mfd.discovery import Discovery, NavicoAnnouncer
+from gateway.frontends.http.discovery import Discovery, NavicoAnnouncer
 from registers import load_default
 
 
@@ -35,7 +35,7 @@ async def test_web_writes_use_the_gateways_one_gate(tmp_path: Path, caplog: pyte
         discovery = next(c for c in gw.components if isinstance(c, Discovery))
         navico = next(p for p in discovery.parts if isinstance(p, NavicoAnnouncer))
         assert navico.sent >= 1 and navico.port() == port
-        caplog.set_level(logging.INFO, logger="gateway.mfd.write")
+        caplog.set_level(logging.INFO, logger="gateway.frontends.http.write")
         async with aiohttp.ClientSession() as s:
             body = {"service": "vebus", "instance": 276, "path": "/Mode", "value": 4}
             async with s.post(f"http://127.0.0.1:{port}/api/v1/write", json=body) as r:

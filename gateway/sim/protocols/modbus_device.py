@@ -1,6 +1,6 @@
 """A small Modbus-TCP *device* (slave) for simulators: FC 3 / FC 4 reads of register banks.
 
-Not the gateway's server (gateway/modbus serves the GX map to clients); this one plays a meter
+Not the gateway's server (gateway/frontends/modbus serves the GX map to clients); this one plays a meter
 or an inverter on the other side of a driver, over a real socket. It answers only its own unit
 ids (others: exception 0x0B, as a TCP bridge answers for a missing device), reads that leave
 the registers the device has (exception 02), and it can be told to misbehave: go offline

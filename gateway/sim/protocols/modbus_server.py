@@ -1,6 +1,6 @@
 """A small Modbus-TCP server for the device simulators (not the gateway's server).
 
-Kept apart from gateway/modbus on purpose: a simulator must be able to misbehave the way real
+Kept apart from gateway/frontends/modbus on purpose: a simulator must be able to misbehave the way real
 devices do, which the gateway's server never should. A ``Handler`` answers FC 3/4 reads and
 FC 6/16 writes for a unit id (returning an exception code to refuse); the server adds the
 device-level behaviour:

@@ -23,7 +23,7 @@ from async_upnp_client.server import (
     UpnpXmlSerializer,
 )
 
-from gateway.mfd.common import DESCRIPTION_PATH
+from gateway.frontends.http.common import DESCRIPTION_PATH
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ connection as soon as its first 6 bytes are in: the stream cannot be re-synchron
 Back-pressure: the transport's high-water mark (``HIGH_WATER``) calls ``pause_writing``; the
 connection then stops reading and answering until ``resume_writing``, so a client that sends
 and never reads costs at most about the high-water mark plus one read buffer, however long it
-goes on. Who may stay connected is decided by ``gateway.modbus.policy``; its timeouts are
+goes on. Who may stay connected is decided by ``gateway.frontends.modbus.policy``; its timeouts are
 checked by one periodic sweep, never by per-packet timers.
 """
 
@@ -25,10 +25,10 @@ from typing import Final, cast
 
 from gateway.core.store import Store
 from gateway.core.writes import WriteGate, Writer
-from gateway.modbus.images import RegisterImages
-from gateway.modbus.pdu import RequestHandler, WriteReply
-from gateway.modbus.policy import ConnectionPolicy, Limits
-from gateway.modbus.tls import role_of_transport
+from gateway.frontends.modbus.images import RegisterImages
+from gateway.frontends.modbus.pdu import RequestHandler, WriteReply
+from gateway.frontends.modbus.policy import ConnectionPolicy, Limits
+from gateway.frontends.modbus.tls import role_of_transport
 from registers.model import CompiledMap
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ the process's file descriptors (1024 under systemd) from Modbus. Now:
   ``max_header_bytes`` and ``max_headers`` by aiohttp's parser (431/400).
 - ``raise_nofile`` lifts the soft RLIMIT_NOFILE to the hard limit (at most 65536) at start,
   and ``http_budget`` caps HTTP connections so Modbus keeps its share of descriptors (both,
-  and ``HttpLimits``, live in gateway/mfd/fd_budget.py, which does not import aiohttp).
+  and ``HttpLimits``, live in gateway/frontends/http/fd_budget.py, which does not import aiohttp).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import cast
 from aiohttp import web
 
 from gateway.core.loglimit import Throttle
-from gateway.mfd.fd_budget import HttpLimits, http_budget, raise_nofile
+from gateway.frontends.http.fd_budget import HttpLimits, http_budget, raise_nofile
 
 __all__ = ["Guarded", "HttpGuard", "HttpLimits", "http_budget", "raise_nofile"]
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from nmea2000 import _canboat as canboat
 
-from gateway.n2k.assignments import Assigned
-from gateway.n2k.commands import BadCommand, acknowledge, parse_command
+from gateway.frontends.n2k.assignments import Assigned
+from gateway.frontends.n2k.commands import BadCommand, acknowledge, parse_command
 from gateway.transports.can import Frame
 from registers.n2k import INDUSTRY_MARINE
 

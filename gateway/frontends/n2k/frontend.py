@@ -25,9 +25,9 @@ from typing import Any
 
 from gateway.core.components import cancel_and_wait
 from gateway.core.store import Device, Store
-from gateway.n2k.assignments import Assigned, Assignments, unique_base_from_serial
-from gateway.n2k.budget import budget_report, frames_of, stretch_for
-from gateway.n2k.device import VirtualDevice
+from gateway.frontends.n2k.assignments import Assigned, Assignments, unique_base_from_serial
+from gateway.frontends.n2k.budget import budget_report, frames_of, stretch_for
+from gateway.frontends.n2k.device import VirtualDevice
 from gateway.transports.can import Frame, Transport, parse_interface
 from gateway.transports.link import Link
 from registers.model import CompiledMap
@@ -368,4 +368,5 @@ class N2kFrontend:
 
     def stats(self) -> dict[str, Any]:
         """The bus budget and the devices, for the log and the JSON API."""
-        return budget_report(self, self._jobs())
+        s = self.settings
+        return budget_report(s.interface, s.max_bus_load, self.stretch, self.link, self.virtual_devices(), self._jobs())

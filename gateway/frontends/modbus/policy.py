@@ -29,7 +29,7 @@ from typing import Final, Protocol
 
 from gateway.core.loglimit import Throttle
 
-log = logging.getLogger("gateway.modbus.server")
+log = logging.getLogger("gateway.frontends.modbus.server")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 REGULAR_MIN_WINDOW_S: Final = 5.0  # a poller is "regular" at least this long after a request
@@ -45,7 +45,7 @@ class Limits:
 
 
 class Tracked(Protocol):
-    """What the policy reads of a connection (gateway.modbus.server.Connection)."""
+    """What the policy reads of a connection (gateway.frontends.modbus.server.Connection)."""
 
     host: str
     peer: str

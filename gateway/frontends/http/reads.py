@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.core.store import Device
-from gateway.mfd.common import CMAP_KEY, STORE_KEY, error, reading, short
+from gateway.frontends.http.common import CMAP_KEY, STORE_KEY, error, reading, short
 from registers.docs import render_csv
 from registers.model import SERVICE_PREFIX, CompiledMap, PathSpec
 

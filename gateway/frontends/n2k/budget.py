@@ -13,11 +13,11 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from gateway.n2k.device import HEARTBEAT_MS
+from gateway.frontends.n2k.device import HEARTBEAT_MS, VirtualDevice
 from registers.n2k import N2kPgn, database
 
 if TYPE_CHECKING:
-    from gateway.n2k.frontend import N2kFrontend
+    from gateway.transports.link import Link
 
 log = logging.getLogger(__name__)
 
@@ -70,22 +70,27 @@ def stretch_for(jobs: Sequence[Scheduled], devices: int, cap: float) -> float:
     return stretch
 
 
-def budget_report(frontend: N2kFrontend, jobs: Sequence[Scheduled]) -> dict[str, Any]:
+def budget_report(
+    interface: str,
+    max_bus_load: float,
+    stretch: float,
+    link: Link | None,
+    devices: Sequence[VirtualDevice],
+    jobs: Sequence[Scheduled],
+) -> dict[str, Any]:
     """What GET /api/v1/n2k and the start-up line say: transport, load planned and measured, devices."""
-    devices = frontend.virtual_devices()
-    planned = planned_frames_per_s(jobs, len(devices), frontend.stretch)
-    link = frontend.link
+    planned = planned_frames_per_s(jobs, len(devices), stretch)
     measured = link.frames_per_s() if link is not None else 0.0
     return {
-        "interface": frontend.settings.interface,
+        "interface": interface,
         "up": bool(link and link.up),
         "reason": link.reason if link is not None else "",
         "planned_frames_per_s": planned,
         "planned_bus_load": load_of(planned),
         "frames_per_s": measured,
         "bus_load": load_of(measured),
-        "max_bus_load": frontend.settings.max_bus_load,
-        "stretch": frontend.stretch,
+        "max_bus_load": max_bus_load,
+        "stretch": stretch,
         "frames_sent": link.frames_sent if link is not None else 0,
         "pgns_dropped": link.pgns_dropped if link is not None else 0,
         "pgns": len(jobs),

@@ -32,7 +32,7 @@ from aiohttp import WSMsgType, web
 
 from gateway.core.components import cancel_and_wait
 from gateway.core.store import Device, Store
-from gateway.mfd.common import short
+from gateway.frontends.http.common import short
 from registers.values import Scalar
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from gateway.core.components import cancel_and_wait
-from gateway.mfd.ssdp import SsdpAnnouncer
+from gateway.frontends.http.ssdp import SsdpAnnouncer
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The HTTP limits' settings and the file-descriptor budget, apart from the aiohttp machinery
-that enforces them (gateway/mfd/limits.py): the gateway's guards set the budget at every
+that enforces them (gateway/frontends/http/limits.py): the gateway's guards set the budget at every
 start, with or without ``[http]``, and a gateway without it never imports aiohttp.
 """
 
@@ -10,7 +10,7 @@ import resource
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-log = logging.getLogger("gateway.mfd.limits")  # the name its messages always had
+log = logging.getLogger("gateway.frontends.http.limits")  # the name its messages always had
 
 NOFILE_TARGET: Final = 65536
 RESERVED_FDS: Final = 64  # state files, logs, N2K, outgoing device connections

@@ -18,16 +18,16 @@ from aiohttp import web
 
 from gateway.core.store import Store
 from gateway.core.writes import WriteGate
-from gateway.mfd import reads, write
-from gateway.mfd.common import CMAP_KEY, DESCRIPTION_PATH, GATE_KEY, STORE_KEY, error
-from gateway.mfd.limits import HttpGuard, HttpLimits
-from gateway.mfd.write import WriteGuard
-from gateway.mfd.ws import WebSocketHub
+from gateway.frontends.http import reads, write
+from gateway.frontends.http.common import CMAP_KEY, DESCRIPTION_PATH, GATE_KEY, STORE_KEY, error
+from gateway.frontends.http.limits import HttpGuard, HttpLimits
+from gateway.frontends.http.write import WriteGuard
+from gateway.frontends.http.ws import WebSocketHub
 from registers.model import CompiledMap
 
 __all__ = ["HttpServer", "make_app", "openapi_document"]
 
-PACKAGE: Final = resources.files("gateway.mfd")
+PACKAGE: Final = resources.files("gateway.frontends.http")
 NO_CACHE: Final = {"Cache-Control": "no-cache"}  # plotters keep pages forever otherwise
 
 
@@ -82,7 +82,7 @@ def make_app(
         return web.Response(body=index, content_type="text/html", charset="utf-8", headers=NO_CACHE)
 
     async def upnp(request: web.Request) -> web.Response:
-        from gateway.mfd.ssdp import description_xml  # the UPnP library, when first asked (common.py)
+        from gateway.frontends.http.ssdp import description_xml  # the UPnP library, when first asked (common.py)
 
         xml = description_xml(name, serial(), f"{request.scheme}://{request.host}")
         return web.Response(text=xml, content_type="text/xml")
@@ -99,7 +99,7 @@ class HttpServer:
     ``gate`` is the gateway's one write gate (a private one when omitted, for tests of reads);
     ``writes``, ``token`` and ``allow`` are the ``[http]`` guards of POST /api/v1/write;
     ``name`` and ``serial`` describe the gateway to UPnP control points. ``limits`` (connection
-    cap, header/body deadlines, sizes) are applied by gateway/mfd/limits.py.
+    cap, header/body deadlines, sizes) are applied by gateway/frontends/http/limits.py.
     """
 
     def __init__(

@@ -20,7 +20,7 @@ CMAP_KEY = web.AppKey("cmap", CompiledMap)
 GATE_KEY = web.AppKey("gate", WriteGate)
 
 # The UPnP device description SSDP points to; served with or without SSDP, so the route is
-# here and the UPnP library (gateway/mfd/ssdp.py) is imported at the first request of it.
+# here and the UPnP library (gateway/frontends/http/ssdp.py) is imported at the first request of it.
 DESCRIPTION_PATH: Final = "/upnp/description.xml"
 
 

@@ -21,7 +21,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from gateway.core.writes import Refusal, Writer, WriteRefused
-from gateway.mfd.common import GATE_KEY, STORE_KEY, error, peer_of, short
+from gateway.frontends.http.common import GATE_KEY, STORE_KEY, error, peer_of, short
 from registers.model import SERVICE_PREFIX
 
 log = logging.getLogger(__name__)
