@@ -36,7 +36,8 @@ from gateway.core.system import SystemService
 from gateway.core.writes import WriteGate
 from gateway.frontends.modbus.server import ModbusServer
 from gateway.guards import Guards
-from gateway.sources import DRIVERS, SourceContext, build_sources
+from gateway.sources.drivers import DRIVERS
+from gateway.sources.registry import SourceContext, build_sources
 from registers.model import CompiledMap
 
 if TYPE_CHECKING:  # imported in plan() when configured (module doc)

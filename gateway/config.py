@@ -34,7 +34,8 @@ from gateway.core.keys import (
 )
 from gateway.sim.protocols.simulators import KEYS as SIMULATOR_KEYS
 from gateway.sim.protocols.simulators import SimulatorConfig, parse_simulators
-from gateway.sources import DRIVERS, DeviceConfig, parse_devices
+from gateway.sources.drivers import DRIVERS
+from gateway.sources.registry import DeviceConfig, parse_devices
 
 __all__ = [
     "Config",

@@ -12,8 +12,8 @@ import sys
 import time
 
 from gateway.ops.client import ApiError, base_url, get_json
-from gateway.scan import DEFAULT_PORTS, expand_hosts, scan
 from gateway.scan_output import Polled, polled, render, summary, with_gateway
+from gateway.sources.network_scan import DEFAULT_PORTS, expand_hosts, scan
 from registers import MappingError, compile_mappings, load_default
 from registers.meters import meter_models
 

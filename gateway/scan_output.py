@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from gateway.scan import NOT_DEVICES, Found
+from gateway.sources.network_scan import NOT_DEVICES, Found
 
 FIRST_INSTANCE: Final = 40  # suggestions start here (below: the GX's usual fixed devices)
 KEPT_OPTIONS: Final = ("model", "meter", "position")  # [[device]] keys carried over from the gateway

@@ -22,7 +22,7 @@ from gateway.core.components import StartupError
 from gateway.core.derived import gateway_version
 from gateway.core.store import Device
 from gateway.ops.logs import RECENT
-from gateway.sources import DRIVERS
+from gateway.sources.drivers import DRIVERS
 
 if TYPE_CHECKING:
     from gateway.app import Gateway

@@ -1,36 +1,7 @@
-"""Device drivers: the registry (``DRIVERS``) and one module per driver.
-
-Adding a driver = one module declaring a ``DriverSpec`` and one line below; its keys are then
-accepted in ``[[device]]`` tables and listed in docs/config.md.
+"""Sources: device drivers over transports, publishing into the Store and carrying out the
+writes the Store routes to their devices. ``registry.py`` (how a driver declares its
+``[[device]]`` keys and is built), ``drivers.py`` (the table of drivers), one module per
+driver (``sunspec``, ``fronius``, ``meter``, ``sma``, ``simulated``) with its decoding helpers,
+``poller.py`` and ``device_state.py`` (the shared poll loop and online/offline bookkeeping) and
+``network_scan.py`` (finding devices for ``gx-gateway scan``). Never imports a frontend.
 """
-
-from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Final
-
-from gateway.sources import fronius, meter, simulated, sma, sunspec
-from gateway.sources.registry import (
-    COMMON_KEYS,
-    DeviceConfig,
-    DriverSpec,
-    SourceContext,
-    build_sources,
-    common,
-    parse_devices,
-)
-
-DRIVERS: Final[Mapping[str, DriverSpec]] = {
-    spec.name: spec for spec in (simulated.SPEC, sunspec.SPEC, meter.SPEC, fronius.SPEC, sma.SPEC)
-}
-
-__all__ = [
-    "COMMON_KEYS",
-    "DRIVERS",
-    "DeviceConfig",
-    "DriverSpec",
-    "SourceContext",
-    "build_sources",
-    "common",
-    "parse_devices",
-]

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from gateway.core.components import Component
+from gateway.core.endpoints import Endpoints
 from gateway.core.keys import ConfigError, Key, choice, host_name, integer, positive, text
 from gateway.core.store import Store
-from gateway.sources.endpoints import Endpoints
 from registers.model import CompiledMap
 
 

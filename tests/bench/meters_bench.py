@@ -18,8 +18,9 @@ import sys
 import time
 
 from gateway.core.store import Store
-from gateway.scan import expand_hosts, scan
-from gateway.sources import DRIVERS, SourceContext, parse_devices
+from gateway.sources.drivers import DRIVERS
+from gateway.sources.network_scan import expand_hosts, scan
+from gateway.sources.registry import SourceContext, parse_devices
 from registers import load_default
 from registers.meters import meter_models
 

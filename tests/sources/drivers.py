@@ -8,7 +8,8 @@ from typing import Any
 
 from gateway.core.components import Component
 from gateway.core.store import Store
-from gateway.sources import DRIVERS, SourceContext, parse_devices
+from gateway.sources.drivers import DRIVERS
+from gateway.sources.registry import SourceContext, parse_devices
 from registers import CompiledMap
 
 

@@ -10,11 +10,11 @@ import time
 import tomllib
 
 from gateway.config import parse_config
-from gateway.scan import expand_hosts, scan
 from gateway.scan_output import render
 from gateway.sim.protocols.fronius import FroniusSimulator
 from gateway.sim.protocols.meter import MeterSimulator
 from gateway.sim.protocols.sunspec_sim import SunSpecSim
+from gateway.sources.network_scan import expand_hosts, scan
 from registers import load_default
 from registers.meters import meter_models
 

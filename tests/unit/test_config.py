@@ -23,7 +23,8 @@ from gateway.config import (
     render_config_docs,
 )
 from gateway.sim.victron import DEFAULT_LAYOUT
-from gateway.sources import COMMON_KEYS, DRIVERS
+from gateway.sources.drivers import DRIVERS
+from gateway.sources.registry import COMMON_KEYS
 from tests.helpers import ROOT
 
 

@@ -16,12 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from gateway.core.endpoints import Endpoints
 from gateway.core.keys import ConfigError, Key, boolean, check_table, choice, integer, parse_listen, positive, text
 from gateway.core.store import Store
 from gateway.sim.protocols.device_sims import KINDS as DEVICE_KINDS
 from gateway.sim.protocols.device_sims import METER_KINDS, MeterDeviceSim, SolarApiSim
 from gateway.sim.protocols.sunspec_sim import PROFILES, SunSpecSim
-from gateway.sources.endpoints import Endpoints
 from registers.values import as_number
 
 

@@ -8,12 +8,17 @@ at it when its driver starts. One ``Endpoints`` per gateway, so gateways in one 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from gateway.core.components import StartupError
 
-if TYPE_CHECKING:
-    from gateway.sources.registry import DeviceConfig
+
+class Addressed(Protocol):
+    """A ``[[device]]`` as far as its address goes (gateway.sources.registry.DeviceConfig)."""
+
+    @property
+    def options(self) -> Mapping[str, Any]: ...
 
 
 class Endpoints:
@@ -26,12 +31,13 @@ class Endpoints:
     def forget(self, name: str) -> None:
         self._addresses.pop(name, None)
 
-    def of(self, device: DeviceConfig) -> tuple[str, int]:
+    def of(self, device: Addressed) -> tuple[str, int]:
         """Where a ``[[device]]`` is: its ``simulator``'s address, else its ``host`` and ``port``."""
-        simulator = device.options.get("simulator")
+        options = device.options
+        simulator = options.get("simulator")
         if simulator:
             return self.address(str(simulator))
-        return str(device.option("host")), int(device.option("port"))
+        return str(options["host"]), int(options["port"])
 
     def address(self, name: str) -> tuple[str, int]:
         try:
