@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from gateway.cli import build_parser, main
+from gateway.cli.main import build_parser, main
 from gateway.core.derived import gateway_version
 from tests.demo_process import DemoProcess
 

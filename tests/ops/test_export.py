@@ -19,7 +19,7 @@ import pytest
 import yaml
 from pymodbus.client import ModbusTcpClient
 
-from gateway.cli import main
+from gateway.cli.main import main
 from registers import CompiledMap, load_default
 from registers.model import ModbusRegister
 from tests.demo_process import DemoProcess

@@ -9,8 +9,8 @@ import sys
 import time
 import tomllib
 
+from gateway.cli.scan_tables import render
 from gateway.config import parse_config
-from gateway.scan_output import render
 from gateway.sim.protocols.fronius import FroniusSimulator
 from gateway.sim.protocols.meter import MeterSimulator
 from gateway.sim.protocols.sunspec_sim import SunSpecSim

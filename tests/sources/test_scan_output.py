@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from gateway.cli.scan_tables import polled, render, suggest_instances, summary, with_gateway
 from gateway.config import parse_config
-from gateway.scan_output import polled, render, suggest_instances, summary, with_gateway
 from gateway.sources.network_scan import BUSY, Found
 
 URL = "http://127.0.0.1:8088"

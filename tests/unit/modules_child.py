@@ -9,18 +9,20 @@ import os
 import signal
 import sys
 
-from gateway import app, cli
+from gateway import app
+from gateway.cli import main as cli
+from gateway.cli import run
 
 
 def main(config: str) -> int:
-    announce = cli._run_ready
+    announce = run._run_ready
 
     def ready(gateway: app.Gateway) -> None:
         announce(gateway)
         print(json.dumps(sorted(sys.modules)), flush=True)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    cli._run_ready = ready  # the hook `run` calls once every component started
+    run._run_ready = ready  # the hook `run` calls once every component started
     return cli.main(["run", "--config", config])
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import build_parser, demo_config
+from gateway.cli.main import build_parser
+from gateway.cli.run import demo_config
 from gateway.config import (
     Config,
     ConfigError,

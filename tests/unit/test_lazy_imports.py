@@ -36,7 +36,7 @@ TLS = ("cryptography",)
 # The simulators' config keys come with their module (0.6 MB, stdlib only); the Solar API
 # simulator's aiohttp web server comes with a fronius-solar-api [[simulator]] only.
 SIMULATORS = ("gateway.sim.protocols.fronius",)
-SCAN = ("rich", "gateway.scan_cli.rich")  # the scan command's progress bar
+SCAN = ("rich", "gateway.cli.scan.rich")  # the scan command's progress bar
 
 
 def loaded_modules(tmp_path: Path, extra: str = "") -> set[str]:

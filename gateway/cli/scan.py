@@ -11,8 +11,9 @@ import asyncio
 import sys
 import time
 
+from gateway.cli.parser import AddCommand
+from gateway.cli.scan_tables import Polled, polled, render, summary, with_gateway
 from gateway.ops.client import ApiError, base_url, get_json
-from gateway.scan_output import Polled, polled, render, summary, with_gateway
 from gateway.sources.network_scan import DEFAULT_PORTS, expand_hosts, scan
 from registers import MappingError, compile_mappings, load_default
 from registers.meters import meter_models
@@ -20,8 +21,14 @@ from registers.meters import meter_models
 HELP = "find inverters, meters and datamanagers; print [[device]] tables for them"
 
 
-def add_parser(p: argparse.ArgumentParser) -> None:
-    """The scan command's arguments, on the parser the command line made for it."""
+EXAMPLES = """examples:
+  gx-gateway scan --subnet 192.168.1.0/24                 # ports 502, 1502, 80
+  gx-gateway scan --hosts 192.168.1.20,192.168.1.21 --ports 502,80 > devices.toml
+  gx-gateway scan --subnet 192.168.1.0/24 --gateway http://127.0.0.1:8088  # beside a running gateway"""
+
+
+def register(add: AddCommand) -> None:
+    p = add("scan", HELP, EXAMPLES)
     p.add_argument("--hosts", metavar="LIST", help="comma-separated addresses, e.g. 192.168.1.20,192.168.1.21")
     p.add_argument("--subnet", metavar="CIDR", help="every address of a network, e.g. 192.168.1.0/24 (at most /20)")
     p.add_argument("--ports", metavar="LIST", default=",".join(map(str, DEFAULT_PORTS)), help="TCP ports to try")
