@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from gateway.config import Config
 from gateway.core.components import Component, StartupError, start_all
 from gateway.core.derived import gateway_version
+from gateway.core.health_report import Health
 from gateway.core.identity import load_or_create_identity
+from gateway.core.persist import LoadReport
 from gateway.core.settings import Settings
 from gateway.core.store import Store
 from gateway.core.system import SystemService
@@ -37,7 +39,7 @@ from gateway.core.writes import WriteGate
 from gateway.frontends.modbus.server import ModbusServer
 from gateway.guards import Guards
 from gateway.sources.drivers import DRIVERS
-from gateway.sources.registry import SourceContext, build_sources
+from gateway.sources.registry import DeviceConfig, SourceContext, build_sources
 from registers.model import CompiledMap
 
 if TYPE_CHECKING:  # imported in plan() when configured (module doc)
@@ -126,10 +128,11 @@ class Gateway:
     components: list[Component] = field(init=False)
     sources: SourceContext = field(init=False)  # where each [[device]] is (simulators resolved once started)
     _stack: contextlib.AsyncExitStack | None = field(default=None, init=False)
+    _starting: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.gate = WriteGate(self.store, self.cmap)
-        self.guards = Guards(self)
+        self.guards = Guards(self.config, self)
         self.components = self.plan()
 
     def plan(self) -> list[Component]:
@@ -226,6 +229,26 @@ class Gateway:
         return self._stack is not None
 
     @property
+    def starting(self) -> bool:
+        """Between the first component's start and the last one's."""
+        return self._starting
+
+    @property
+    def devices(self) -> Sequence[DeviceConfig]:
+        return self.config.devices
+
+    @property
+    def health(self) -> Health:
+        return self.guards.health
+
+    @property
+    def settings_report(self) -> LoadReport | None:
+        for c in self.components:
+            if isinstance(c, SettingsComponent):
+                return c.settings.load_report
+        return None
+
+    @property
     def modbus(self) -> ModbusServer | None:
         return self._server(ModbusServer)
 
@@ -250,7 +273,11 @@ class Gateway:
 
     async def start(self) -> None:
         """Start every component; on a failure the started ones are stopped and it raises."""
-        self._stack = await start_all(self.components)
+        self._starting = True
+        try:
+            self._stack = await start_all(self.components)
+        finally:
+            self._starting = False
 
     async def stop(self) -> None:
         """Stop what started, in reverse order (idempotent)."""

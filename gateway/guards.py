@@ -24,18 +24,19 @@ from gateway.frontends.modbus.server import ModbusServer
 from gateway.frontends.modbus.tls import TlsSetupError, server_context
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.config import Config
+    from gateway.ops.view import RunningGateway
 
 log = logging.getLogger("gateway")
 
 
 class Guards:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, config: Config, gateway: RunningGateway) -> None:
+        self.config = config
         self.gateway = gateway
         self.health = Health()
         self.http_limits = HttpLimits()
         self.nofile = 0
-        config = gateway.config
         audit.install(gateway.gate)
         if config.modbus.tls is not None:
             gateway.gate.roles.update(config.modbus.tls.roles)
@@ -46,7 +47,7 @@ class Guards:
 
     # --- a component of its own: the fd budget, before any frontend listens --------------
     async def start(self) -> None:
-        m = self.gateway.config.modbus
+        m = self.config.modbus
         self.nofile = raise_nofile()
         modbus = m.max_connections * (2 if m.tls is not None else 1)
         if modbus + 64 > self.nofile:
@@ -63,7 +64,7 @@ class Guards:
 
     def tls_server(self) -> ModbusServer:
         """The Modbus/TCP Security server; a bad certificate or key file stops start-up in one line."""
-        gw, m = self.gateway, self.gateway.config.modbus
+        gw, m = self.gateway, self.config.modbus
         assert m.tls is not None
         try:
             context = server_context(m.tls.cert, m.tls.key, m.tls.client_ca)
@@ -85,14 +86,10 @@ class Guards:
 
     # --- health ----------------------------------------------------------------------------
     def _settings_warnings(self) -> list[str]:
-        from gateway.app import SettingsComponent
-
-        for c in self.gateway.components:
-            if isinstance(c, SettingsComponent):
-                report = c.settings.load_report
-                if report is not None and report.problems:
-                    used = {"backup": "its backup", "none": "the defaults"}.get(report.source, "the file")
-                    return [f"settings: {p}" for p in report.problems] + [f"settings: loaded from {used}"]
+        report = self.gateway.settings_report
+        if report is not None and report.problems:
+            used = {"backup": "its backup", "none": "the defaults"}.get(report.source, "the file")
+            return [f"settings: {p}" for p in report.problems] + [f"settings: loaded from {used}"]
         return []
 
     def _watchdog_warnings(self) -> list[str]:

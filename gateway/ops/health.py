@@ -25,9 +25,9 @@ from gateway.ops.logs import RECENT
 from gateway.sources.drivers import DRIVERS
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.ops.view import RunningGateway
 
-GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway")  # the running Gateway
+GATEWAY_KEY: web.AppKey[RunningGateway] = web.AppKey("gateway")  # the running gateway
 STARTED_KEY = web.AppKey("started", float)  # time.monotonic() when the HTTP API was mounted
 
 
@@ -50,7 +50,7 @@ def component_label(component: object) -> str:
     return label.lower() if isinstance(label, str) else type(component).__name__
 
 
-def checks(gateway: Gateway) -> dict[str, str]:
+def checks(gateway: RunningGateway) -> dict[str, str]:
     """What is up ("ok") and what is not (the reason), by part."""
     found: dict[str, str] = {}
     system = gateway.store.device("system", 0)
@@ -65,7 +65,7 @@ def checks(gateway: Gateway) -> dict[str, str]:
     return found
 
 
-def device_summaries(gateway: Gateway) -> list[dict[str, Any]]:
+def device_summaries(gateway: RunningGateway) -> list[dict[str, Any]]:
     now = time.monotonic()
     rows = []
     for d in sorted(gateway.store.devices(), key=lambda d: (d.service, d.instance)):
@@ -89,12 +89,12 @@ def device_summaries(gateway: Gateway) -> list[dict[str, Any]]:
 SOURCE_KEYS = ("unit", "role", "position", "model", "meter")  # never tokens or passwords
 
 
-def source_summaries(gateway: Gateway) -> list[dict[str, Any]]:
+def source_summaries(gateway: RunningGateway) -> list[dict[str, Any]]:
     """Each ``[[device]]`` that polls a device on the network: where it is (a simulator's
     address once started) and as what it is served. ``gx-gateway scan --gateway`` reads this
     to recognise devices the gateway already polls, even one that accepts a single client."""
     rows = []
-    for d in gateway.config.devices:
+    for d in gateway.devices:
         try:
             host, port = gateway.sources.endpoints.of(d)
         except (KeyError, StartupError):  # a simulated device, or a simulator not (yet) running
@@ -123,13 +123,13 @@ async def healthz(request: web.Request) -> web.Response:
     body = {"status": "failing" if problems else "ok", "checks": found, "problems": problems}
     # Warnings (a settings fallback at start, a setpoint the watchdog reverted) and policy
     # counters from gateway/guards.py: worth a person's attention, never a reason to restart.
-    body.update(request.app[GATEWAY_KEY].guards.health.report())
+    body.update(request.app[GATEWAY_KEY].health.report())
     body["status"] = "failing" if problems else "ok"
     return web.json_response(body, status=503 if problems else 200)
 
 
 async def status(request: web.Request) -> web.Response:
-    gateway: Gateway = request.app[GATEWAY_KEY]
+    gateway: RunningGateway = request.app[GATEWAY_KEY]
     modbus = gateway.modbus
     handler = modbus.handler if modbus is not None else None
     body = {
@@ -151,7 +151,7 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def add_health_routes(app: web.Application, gateway: Gateway) -> None:
+def add_health_routes(app: web.Application, gateway: RunningGateway) -> None:
     app[GATEWAY_KEY] = gateway
     app[STARTED_KEY] = time.monotonic()
     app.router.add_get("/healthz", healthz)

@@ -30,7 +30,7 @@ from gateway.ops.health import device_online, last_update_age
 from registers.values import Scalar
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.ops.view import RunningGateway
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
 class MetricsCollector(Collector):
     """The gateway's metrics: Modbus, writes, devices, and every registered provider."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: RunningGateway) -> None:
         self.gateway = gateway
         self.providers: list[Provider] = []
         self.writes_accepted: dict[str, int] = {}
@@ -132,7 +132,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def add_metrics_routes(app: web.Application, gateway: Gateway) -> MetricsCollector:
+def add_metrics_routes(app: web.Application, gateway: RunningGateway) -> MetricsCollector:
     """``GET /metrics`` on ``app``: the gateway's collector plus process RSS/CPU (Linux)."""
     registry = CollectorRegistry(auto_describe=False)
     collector = MetricsCollector(gateway)

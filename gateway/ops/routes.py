@@ -13,10 +13,10 @@ from gateway.ops.health import add_health_routes
 from gateway.ops.metrics import add_metrics_routes
 
 if TYPE_CHECKING:
-    from gateway.app import Gateway
+    from gateway.ops.view import RunningGateway
 
 
-def with_ops_routes(server: HttpServer, gateway: Gateway) -> HttpServer:
+def with_ops_routes(server: HttpServer, gateway: RunningGateway) -> HttpServer:
     """Add the routes to the server's application (before it starts, while routes may be added)."""
     app = server.runner.app
     add_health_routes(app, gateway)
