@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from registers.model import CompiledMap
-from registers.n2k import N2kDeviceSpec, N2kField, database
+from registers.pgn_specs import N2kDeviceSpec, N2kField, database
 
 
 def _source(f: N2kField) -> str:

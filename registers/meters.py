@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from registers.codec import Codec
-from registers.model import CompiledMap, Source
+from registers.model import CompiledMap
+from registers.origin import Source
 from registers.values import Scalar
 
 MAX_READ: Final = 125  # registers in one FC 3/4 request (Modbus application protocol)

@@ -18,24 +18,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from registers.codec import Codec
 from registers.derive import Derivation
+from registers.origin import Source
 from registers.values import Scalar
 
 if TYPE_CHECKING:
-    from registers.n2k import N2kDeviceSpec
+    from registers.pgn_specs import N2kDeviceSpec
 
 SERVICE_PREFIX = "com.victronenergy."
 RESERVED_PATH = "RESERVED"
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where a declaration came from, for messages: ``file:line``."""
-
-    file: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +225,7 @@ class CompiledMap:
     paths: Mapping[str, Mapping[str, PathSpec]]  # service type -> path -> meaning
     modbus: ModbusMap
     lookups: Mapping[str, Lookup]
-    # service type -> its virtual NMEA 2000 devices (registers.n2k.N2kDeviceSpec), from mappings/n2k
+    # service type -> its virtual NMEA 2000 devices (registers.pgn_specs.N2kDeviceSpec), from mappings/n2k
     n2k: Mapping[str, tuple[N2kDeviceSpec, ...]] = field(default_factory=lambda: frozen_map({}))
     devices: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))  # filled by device compilers
     sunspec: Mapping[int, SunSpecModelMap] = field(default_factory=lambda: frozen_map({}))  # mappings/sunspec.csv

@@ -27,7 +27,7 @@ from gateway.sources.sunspec_decode import BlockDecoder, is_null_frame
 from gateway.sources.sunspec_limit import Model123, Model704, PowerLimiter, SolarEdge
 from gateway.transports.tcp import LinkPool, ModbusLink
 from registers.model import CompiledMap
-from registers.sunspec import layout
+from registers.sunspec_models import layout
 from registers.values import Scalar, as_number
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from gateway.core.store import WriteRejected
 from gateway.sources.sunspec_chain import ModelAt
 from gateway.transports.tcp import ExceptionResponse, ModbusLink
 from registers.codec import round_half_away
-from registers.sunspec import layout
+from registers.sunspec_models import layout
 
 U16: Final = struct.Struct(">H")
 I16: Final = struct.Struct(">h")

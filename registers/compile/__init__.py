@@ -25,9 +25,9 @@ from registers.compile.modbus import compile_modbus
 from registers.compile.n2k import compile_n2k
 from registers.compile.n2k_samples import check_samples
 from registers.compile.rules import RULES, MappingError, Problem, Problems
-from registers.compile.sunspec import compile_sunspec
+from registers.compile.sunspec_points import compile_sunspec
 from registers.model import CompiledMap, DeferredMap, PathSpec, frozen_map
-from registers.n2k import N2kDeviceSpec
+from registers.pgn_specs import N2kDeviceSpec
 
 N2kMap = Mapping[str, tuple[N2kDeviceSpec, ...]]
 

@@ -21,7 +21,8 @@ from registers.compile.csvfile import Row, Shown, number, read_csv
 from registers.compile.rules import Problems, rule
 from registers.compile.samples import R58, check_samples
 from registers.meters import HOLDING, INPUT, ROLE_SERVICES, MeterField, MeterModel, MeterProbe, MeterSample, plan_blocks
-from registers.model import PathSpec, Source
+from registers.model import PathSpec
+from registers.origin import Source
 
 R50 = rule("R50", "devices/meters.csv lists every meter file once (lower-case name, a product) and no missing file")
 R51 = rule("R51", "a meter register is an integer (decimal or 0x hex) and its value ends at or before 65536")

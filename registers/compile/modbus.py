@@ -22,9 +22,9 @@ from registers.model import (
     ModbusRegister,
     ModbusTable,
     PathSpec,
-    Source,
     frozen_map,
 )
+from registers.origin import Source
 
 R03 = rule("R03", "the type is one of uint16, int16, uint32, int32, uint64, string[N], reserved[N]")
 R04 = rule("R04", "register width fits the type: string[N]/reserved[N] take 1..125 registers, fixed types take no [N]")

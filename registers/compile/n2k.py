@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from registers.compile.csvfile import Row, Shown, number, read_csv
 from registers.compile.rules import Problems, rule
-from registers.model import PathSpec, Source
-from registers.n2k import N2kDeviceSpec, N2kField, N2kPgn, database
+from registers.model import PathSpec
+from registers.origin import Source
+from registers.pgn_specs import N2kDeviceSpec, N2kField, N2kPgn, database
 
-if TYPE_CHECKING:  # imported where used: the nmea2000 package is heavy (registers/n2k.py, database)
+if TYPE_CHECKING:  # imported where used: the nmea2000 package is heavy (registers/pgn_specs.py, database)
     from nmea2000 import _canboat as canboat
 
 R30 = rule("R30", "an n2k service file or devices.csv row names a service type of the Modbus map")

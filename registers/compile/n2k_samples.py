@@ -16,7 +16,7 @@ from typing import Final
 
 from registers.compile.csvfile import Row, Shown, number, read_csv
 from registers.compile.rules import Problems, rule
-from registers.n2k import N2kDeviceSpec, N2kPgn, database
+from registers.pgn_specs import N2kDeviceSpec, N2kPgn, database
 from registers.values import Scalar
 
 R39 = rule("R39", "an n2k sample is well formed and decodes (nmea2000 decoder) to its expected field values")
@@ -85,7 +85,7 @@ def _compare(pgn: int, payload: bytes | None, line: int, name: str, expected: st
         return None if payload is None else f"PGN {pgn} is sent but the sample expects it not to be"
     if payload is None:
         return f"PGN {pgn} is not sent (a required value is missing) but {name} = {expected} is expected"
-    from nmea2000 import backend  # here, not at import: the package is heavy (registers/n2k.py)
+    from nmea2000 import backend  # here, not at import: the package is heavy (registers/pgn_specs.py)
 
     message = backend.decode(pgn, payload, units="si")
     if message is None:

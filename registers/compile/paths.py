@@ -14,7 +14,8 @@ from typing import Final
 from registers.compile.csvfile import Row, number
 from registers.compile.rules import Problems, rule
 from registers.derive import DeriveSyntaxError, parse_derive
-from registers.model import Lookup, PathSpec, Source
+from registers.model import Lookup, PathSpec
+from registers.origin import Source
 
 R11 = rule("R11", "a row names an existing lookup")
 R12 = rule("R12", "a path looks like /Dc/0/Voltage; reserved blocks and only they use RESERVED")

@@ -26,7 +26,7 @@ from registers.meters import meter_models
 
 CHILD = """
 import asyncio, json, sys
-from gateway.sim.protocols.meter import MeterSimulator
+from gateway.sim.protocols.meter_sim import MeterSimulator
 from gateway.sim.protocols.sunspec_sim import SunSpecSim
 from registers import load_default
 from registers.meters import meter_models

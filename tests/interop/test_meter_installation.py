@@ -19,8 +19,8 @@ import pytest
 
 from gateway.app import Gateway
 from gateway.config import parse_config
-from gateway.sim.protocols.fronius import FroniusSimulator
-from gateway.sim.protocols.meter import MeterSimulator, site_grid_values
+from gateway.sim.protocols.fronius_sim import FroniusSimulator
+from gateway.sim.protocols.meter_sim import MeterSimulator, site_grid_values
 from registers import compile_mappings, load_default
 from registers.meters import meter_models
 from tests.helpers import MAPPINGS, parse_mbpoll, run_mbpoll

@@ -14,7 +14,7 @@ import pytest
 from gateway.core.store import Store
 from gateway.transports.can import CandumpFile
 from registers import load_default
-from registers.n2k import N2kField, database
+from registers.pgn_specs import N2kField, database
 from tests.n2k.decode import Decoded, decode_lines
 from tests.n2k.rig import VALUES, Peer, frontend, full_store, wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.core.store import Store
-from gateway.sim.protocols.fronius import FroniusSimulator
+from gateway.sim.protocols.fronius_sim import FroniusSimulator
 from registers import load_default
 from tests.helpers import reference_data
 from tests.sources.drivers import build, until

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.sim.protocols.fronius import FroniusSimulator
+from gateway.sim.protocols.fronius_sim import FroniusSimulator
 from gateway.sources import solar_api
 from tests.helpers import reference_data
 

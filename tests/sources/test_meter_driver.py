@@ -10,7 +10,7 @@ import statistics
 import pytest
 
 from gateway.core.store import Store
-from gateway.sim.protocols.meter import MeterSimulator
+from gateway.sim.protocols.meter_sim import MeterSimulator
 from registers import load_default
 from registers.meters import meter_models
 from tests.sources.drivers import build, until

@@ -7,7 +7,7 @@ import struct
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from gateway.sim.protocols.meter import MeterSimulator
+from gateway.sim.protocols.meter_sim import MeterSimulator
 from registers import load_default
 from registers.meters import meter_models
 

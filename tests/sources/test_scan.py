@@ -11,8 +11,8 @@ import tomllib
 
 from gateway.cli.scan_tables import render
 from gateway.config import parse_config
-from gateway.sim.protocols.fronius import FroniusSimulator
-from gateway.sim.protocols.meter import MeterSimulator
+from gateway.sim.protocols.fronius_sim import FroniusSimulator
+from gateway.sim.protocols.meter_sim import MeterSimulator
 from gateway.sim.protocols.sunspec_sim import SunSpecSim
 from gateway.sources.network_scan import expand_hosts, scan
 from registers import load_default

@@ -17,7 +17,8 @@ from registers.codec import (
     sunspec_not_implemented,
 )
 from registers.compile.modbus import served_register
-from registers.model import ModbusRegister, Source
+from registers.model import ModbusRegister
+from registers.origin import Source
 
 INT_TYPES = ["uint16", "int16", "uint32", "int32", "uint64"]
 

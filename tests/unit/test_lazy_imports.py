@@ -35,7 +35,7 @@ DISCOVERY = ("zeroconf", "async_upnp_client", "gateway.frontends.http.discovery"
 TLS = ("cryptography",)
 # The simulators' config keys come with their module (0.6 MB, stdlib only); the Solar API
 # simulator's aiohttp web server comes with a fronius-solar-api [[simulator]] only.
-SIMULATORS = ("gateway.sim.protocols.fronius",)
+SIMULATORS = ("gateway.sim.protocols.fronius_sim",)
 SCAN = ("rich", "gateway.cli.scan.rich")  # the scan command's progress bar
 
 
@@ -76,7 +76,7 @@ def test_n2k_loads_the_nmea2000_stack(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["fronius-solar-api", "fronius"])
 def test_a_simulator_loads_its_own_protocol_only(tmp_path: Path, kind: str) -> None:
     names = loaded_modules(tmp_path, f'\n[[simulator]]\nname = "sim"\nkind = "{kind}"\n')
-    web_sim = "gateway.sim.protocols.fronius"  # the Solar API simulator is an aiohttp web server
+    web_sim = "gateway.sim.protocols.fronius_sim"  # the Solar API simulator is an aiohttp web server
     assert (web_sim in names) == (kind == "fronius-solar-api")
     for module in (*N2K_STACK, *DISCOVERY, *TLS):
         assert module not in names

@@ -15,11 +15,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import ROOT
-
-RESHAPING = pytest.mark.xfail(strict=True, reason="issue 16: the rooms are being moved in one commit each")
 
 # room -> the rooms it may import (besides itself). "frontends.*" stands for each frontend.
 ALLOWED: dict[str, frozenset[str]] = {
@@ -177,19 +173,16 @@ def shared_file_names(root: Path) -> dict[str, list[str]]:
     return {name: paths for name, paths in sorted(by_name.items()) if len(paths) > 1}
 
 
-@RESHAPING
 def test_no_import_cycles() -> None:
     edges = graph(ROOT)
     assert "gateway.frontends.modbus.server" in edges  # the walk sees the tree
     assert cycles(edges) == []
 
 
-@RESHAPING
 def test_rooms_import_only_the_rooms_below_them() -> None:
     assert direction_violations(graph(ROOT)) == []
 
 
-@RESHAPING
 def test_few_loose_modules_and_no_shared_file_names() -> None:
     assert len(loose_modules(ROOT)) <= MAX_LOOSE, loose_modules(ROOT)
     assert shared_file_names(ROOT) == {}

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from gateway.frontends.n2k.device import HEARTBEAT_MS, VirtualDevice
-from registers.n2k import N2kPgn, database
+from registers.pgn_specs import N2kPgn, database
 
 if TYPE_CHECKING:
     from gateway.transports.link import Link

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registers.n2k import database
+from registers.pgn_specs import database
 
 NAME_FIELDS = {3: ("device_instance_lower", 7), 4: ("device_instance_upper", 31), 8: ("system_instance", 15)}
 

@@ -18,7 +18,7 @@ from nmea2000 import _canboat as canboat
 from gateway.frontends.n2k.assignments import Assigned
 from gateway.frontends.n2k.commands import BadCommand, acknowledge, parse_command
 from gateway.transports.can import Frame
-from registers.n2k import INDUSTRY_MARINE
+from registers.pgn_specs import INDUSTRY_MARINE
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from gateway.frontends.n2k.device import VirtualDevice
 from gateway.transports.can import Frame, Transport, parse_interface
 from gateway.transports.link import Link
 from registers.model import CompiledMap
-from registers.n2k import N2kDeviceSpec, N2kPgn
+from registers.pgn_specs import N2kDeviceSpec, N2kPgn
 from registers.values import Scalar
 
 log = logging.getLogger(__name__)

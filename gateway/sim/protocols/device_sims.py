@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from gateway.core.components import cancel_and_wait
 from gateway.core.store import Store
-from gateway.sim.protocols.meter import MeterSimulator, site_grid_values
+from gateway.sim.protocols.meter_sim import MeterSimulator, site_grid_values
 from registers import load_default
 from registers.meters import meter_models
 
 if TYPE_CHECKING:  # imported by SolarApiSim: aiohttp's web server, for that simulator only
-    from gateway.sim.protocols.fronius import FroniusSimulator
+    from gateway.sim.protocols.fronius_sim import FroniusSimulator
 
 METER_KINDS: Final = ("em24", "em540", "et340", "sdm630", "abb-b21", "abb-b23", "sma-native")
 SOLAR_API: Final = "fronius-solar-api"
@@ -108,7 +108,7 @@ class SolarApiSim(_Ticking):
     def __init__(
         self, max_power_w: float, day_s: float, start_hour: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        from gateway.sim.protocols.fronius import FroniusSimulator
+        from gateway.sim.protocols.fronius_sim import FroniusSimulator
 
         super().__init__()
         self.sim = FroniusSimulator()

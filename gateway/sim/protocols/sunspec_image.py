@@ -1,7 +1,7 @@
 """The register image of a simulated SunSpec device, laid out from pysunspec2's model definitions.
 
 "SunS" at the base address, then each model's ID, L and block (offsets from
-registers/sunspec.py, never written by hand), then the end marker 0xFFFF 0. Values are set by
+registers/sunspec_models.py, never written by hand), then the end marker 0xFFFF 0. Values are set by
 point name in engineering units and stored with the point's scale factor as the image holds it;
 ``set_raw`` stores raw register values (sentinels, faults). Registers outside the chain (a
 vendor's own, e.g. SolarEdge's power control at 0xF300) live in ``extra``.
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from registers.codec import round_half_away, sunspec_not_implemented
-from registers.sunspec import HEADER, ModelLayout, Point, layout
+from registers.sunspec_models import HEADER, ModelLayout, Point, layout
 
 
 @dataclass(frozen=True, slots=True)

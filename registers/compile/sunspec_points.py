@@ -3,7 +3,7 @@
 Each row names models (space-separated ids), a point of their fixed block, the path it feeds,
 a ``scale`` from the point's unit to the path's (Wh -> kWh = 0.001) and ``split = phases`` for
 a total shared equally by the phases (model 103 has no per-phase power or energy). Offsets
-and scale-factor points come from pysunspec2's model definitions (registers/sunspec.py); the
+and scale-factor points come from pysunspec2's model definitions (registers/sunspec_models.py); the
 result is ``cmap.sunspec[model]``, which the SunSpec driver decodes with and nothing else.
 
 Model 1 feeds every device, 1xx the ``pvinverter`` service, 2xx meters (checked against the
@@ -18,8 +18,9 @@ from typing import Final
 from registers.codec import sunspec_not_implemented
 from registers.compile.csvfile import Row, number, read_csv
 from registers.compile.rules import Problems, rule
-from registers.model import PathSpec, Source, SunSpecField, SunSpecModelMap
-from registers.sunspec import ModelLayout, UnknownModel, layout
+from registers.model import PathSpec, SunSpecField, SunSpecModelMap
+from registers.origin import Source
+from registers.sunspec_models import ModelLayout, UnknownModel, layout
 
 R19 = rule(
     "R19", "sunspec.csv: models are SunSpec model ids that pysunspec2 defines: 1, 101-103, 111-113, 120, 201-204"

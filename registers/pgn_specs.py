@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
-from registers.model import Source
+from registers.origin import Source
 from registers.values import Scalar
 
 if TYPE_CHECKING:
