@@ -1,0 +1,52 @@
+"""What a rule is: a name, a period, the paths it reads and the paths it may write, and a pure
+``step`` from the values it read (and the time) to the values it wants.
+
+A rule keeps no reference to the Store or the gate: the runner reads its inputs, calls
+``step`` and writes what differs from the Store, so a rule is tested by calling ``step``
+with the values and times of a scenario (an injected clock), and in the gateway by the runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from registers.values import Scalar
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PathRef:
+    """One path of one device: ``system/0:/Relay/1/State``."""
+
+    service: str
+    instance: int
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.service}/{self.instance}:{self.path}"
+
+
+Values = Mapping[PathRef, Scalar]
+
+
+class Rule:
+    """Subclasses set ``name`` and ``period_s`` and fill ``inputs`` and ``outputs`` (in
+    ``__init__``, from their settings); ``step`` may only return paths of ``outputs``."""
+
+    name: ClassVar[str]
+    period_s: ClassVar[float] = 1.0
+
+    def __init__(self, inputs: tuple[PathRef, ...], outputs: tuple[PathRef, ...]) -> None:
+        self.inputs = inputs
+        self.outputs = outputs
+
+    @property
+    def writer_name(self) -> str:
+        """The writer identity the audit log and metrics show: ``control:<name>``."""
+        return f"control:{self.name}"
+
+    def step(self, now: float, values: Values) -> Values:
+        """The outputs wanted now (a subset of ``outputs``); ``values`` holds every input,
+        None where it is not available. ``now`` is the runner's monotonic clock, in seconds."""
+        raise NotImplementedError
