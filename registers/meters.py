@@ -23,6 +23,9 @@ from registers.values import Scalar
 MAX_READ: Final = 125  # registers in one FC 3/4 request (Modbus application protocol)
 HOLDING, INPUT = 3, 4
 ROLE_SERVICES: Final = ("grid", "pvinverter", "genset", "acload", "evcharger")
+# What a meter says about itself rather than measures: read once when it is found, never mixed
+# into a measurement block, and optional (a meter that refuses it is still a working meter).
+IDENTITY_PATHS: Final = frozenset({"/Serial", "/FirmwareVersion", "/HardwareVersion"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,11 @@ class MeterBlock:
     address: int
     count: int
     fields: tuple[tuple[int, int, MeterField], ...]  # (byte start, byte end, field) in the answer
+
+    @property
+    def identity(self) -> bool:
+        """Only identity fields (IDENTITY_PATHS): read once at probe, a refusal is not a miss."""
+        return all(f.path in IDENTITY_PATHS for _, _, f in self.fields)
 
     def decode(self, data: bytes) -> dict[str, Scalar]:
         """Every field of the block from the answer's register bytes (2 * count bytes)."""
@@ -149,7 +157,14 @@ class MeterModel:
 
 def plan_blocks(fields: tuple[MeterField, ...], max_gap: int) -> tuple[MeterBlock, ...]:
     """Pack fields into as few reads as possible: per function code, by address, a block grows
-    while it stays within MAX_READ registers and the gap to the next field is at most ``max_gap``."""
+    while it stays within MAX_READ registers and the gap to the next field is at most ``max_gap``.
+    Identity fields are planned apart (their own blocks, after the measurements)."""
+    measured = tuple(f for f in fields if f.path not in IDENTITY_PATHS)
+    identity = tuple(f for f in fields if f.path in IDENTITY_PATHS)
+    return _plan(measured, max_gap) + _plan(identity, max_gap)
+
+
+def _plan(fields: tuple[MeterField, ...], max_gap: int) -> tuple[MeterBlock, ...]:
     blocks: list[MeterBlock] = []
     for function in sorted({f.function for f in fields}):
         todo = sorted((f for f in fields if f.function == function), key=lambda f: f.address)

@@ -92,13 +92,39 @@ class MeterDevice:
                         log.warning("meter %s: %s", self.link.name, e)
                         self._reported = str(e)
                     raise
-        model = self.model
+            model = self.model
+            identity = await self._identity(model)
         log.info("meter %s unit %d: %s (%s)", self.link.name, self.unit, model.product, model.name)
         return {
             "/ProductName": model.product,
             "/Mgmt/Connection": f"Modbus-TCP {self.link.name} unit {self.unit}",
             "/NrOfPhases": model.phases,
+            **identity,
         }
+
+    async def _identity(self, model: MeterModel) -> dict[str, Scalar]:
+        """The identity blocks (serial number ...), read once: a meter that refuses one (some
+        firmware answers exception 02 for a serial number block) keeps working without it."""
+        answers: dict[int, bytes] = {}
+        for i, b in enumerate(model.blocks):
+            if not b.identity:
+                continue
+            try:
+                data = await self.link.read_locked(self.unit, b.address, b.count, None, b.function)
+            except ExceptionResponse as e:
+                paths = ", ".join(f.path for _, _, f in b.fields)
+                log.info(
+                    "meter %s unit %d: no %s (it refuses register %#06x: %s)",
+                    self.link.name,
+                    self.unit,
+                    paths,
+                    b.address,
+                    e,
+                )
+                continue
+            if len(data) == 2 * b.count:
+                answers[i] = data
+        return model.decode(answers)
 
     async def poll(self) -> Mapping[str, Scalar]:
         model = self.model
@@ -107,6 +133,8 @@ class MeterDevice:
         answers: dict[int, bytes] = {}
         async with self.link.lock:
             for i, b in enumerate(model.blocks):
+                if b.identity:
+                    continue  # read once, at probe
                 data = await self.link.read_locked(self.unit, b.address, b.count, None, b.function)
                 if len(data) != 2 * b.count:
                     raise ModbusError(f"read {b.address}+{b.count}: {len(data) // 2} registers answered")

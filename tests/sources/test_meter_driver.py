@@ -173,3 +173,29 @@ async def test_hundred_meters_failing_together_reconnect_with_jitter() -> None:
         await source.stop()
         for s in sims:
             await s.stop()
+
+
+async def test_a_meter_that_refuses_its_serial_number_block_stays_online(caplog: pytest.LogCaptureFixture) -> None:
+    """Some EM24 firmware answers exception 02 for the serial number block: the identity is
+    optional and read once, so the measurements keep the meter online."""
+    sim = MeterSimulator(MODELS["em24"])
+    for address in range(0x5000, 0x5007):
+        del sim.banks[4].words[address]  # the serial number: now "illegal data address"
+    assert sim.answer(1, bytes((4, 0x50, 0x00, 0, 7)))[1] == 0x02
+    await sim.start()
+    store = Store()
+    source = build(store, CMAP, meter(sim.port))
+    caplog.set_level(logging.INFO, logger="gateway.sources.meter")
+    await source.start()
+    try:
+        await until(lambda: store.get("grid", 40, "/Connected") == 1, what="EM24 online")
+        polls = sim.requests
+        await until(lambda: sim.requests >= polls + 10, what="ten more requests")
+        assert store.get("grid", 40, "/Connected") == 1
+        assert store.get("grid", 40, "/Ac/Power") == 1700.0
+        assert store.get("grid", 40, "/Serial") is None
+        refused = [r.getMessage() for r in caplog.records if "refuses register 0x5000" in r.getMessage()]
+        assert len(refused) == 1, refused  # read once, at probe: not at every poll
+    finally:
+        await source.stop()
+        await sim.stop()
