@@ -54,7 +54,10 @@ def checks(gateway: RunningGateway) -> dict[str, str]:
     """What is up ("ok") and what is not (the reason), by part."""
     found: dict[str, str] = {}
     system = gateway.store.device("system", 0)
-    found["store"] = "ok" if gateway.running and system is not None else "the gateway is not running"
+    if gateway.starting:
+        found["store"] = "starting"  # the HTTP frontend is up before the last components
+    else:
+        found["store"] = "ok" if gateway.running and system is not None else "the gateway is not running"
     modbus = gateway.modbus
     found["modbus"] = "ok" if modbus is not None and modbus.sockets else "the Modbus-TCP listener is not bound"
     for component in gateway.components:
