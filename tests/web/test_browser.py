@@ -116,6 +116,37 @@ async def test_live_values_equal_the_store_and_change(demo_url: str, width: int,
         assert not page.console, page.console
 
 
+PV_PATHS = ("/Dc/Pv/Power", *(f"/Ac/PvOn{w}/L{n}/Power" for w in ("Grid", "Output", "Genset") for n in (1, 2, 3)))
+
+
+def solar_total(base: str) -> float:
+    """DC PV plus AC PV on every phase of every position, as the system service publishes them."""
+    values = {v["path"]: v["value"] for v in api(base, "api/v1/values?service=system&instance=0")["values"]}
+    return sum(values.get(p) or 0 for p in PV_PATHS)
+
+
+async def test_the_solar_headline_adds_every_phase(demo_url: str) -> None:
+    """The demo's PV inverters feed three phases: the headline is their sum, not L1's."""
+    async with chromium(need_tool("chromium")) as page:
+        await page.size(800, 480)
+        await page.open(demo_url)
+        await page.wait_for(
+            "document.getElementById('pv-total') && document.getElementById('pv-total').textContent !== '--'"
+        )
+        three_phase = api(demo_url, "api/v1/values?service=system&instance=0&path=/Ac/PvOnGrid/L2/Power")["values"]
+        assert three_phase and (three_phase[0]["value"] or 0) > 0, "the demo should have PV on L2"
+        text = ""
+        for _ in range(50):
+            before = await asyncio.to_thread(solar_total, demo_url)
+            text = await shown(page, "pv-total")
+            after = await asyncio.to_thread(solar_total, demo_url)
+            if any(abs(float(text.split()[0]) - round(v)) <= 1 for v in (before, after)):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"#pv-total shows {text!r}; the system's PV adds up to {before!r}/{after!r}")
+
+
 async def test_mode_control_with_confirm_and_a_refused_write(demo_url: str) -> None:
     async with chromium(need_tool("chromium")) as page:
         await page.size(800, 480)

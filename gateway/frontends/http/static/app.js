@@ -59,6 +59,13 @@
     for (i = 0; i < list.length; i++) { if (isNum(list[i])) { total = (total === null ? 0 : total) + list[i]; } }
     return total;
   }
+  function allPhases(key, fmtPaths) {  /* every L1-L3 value of every path pattern, as a list to sum */
+    var out = [], i, j;
+    for (j = 0; j < fmtPaths.length; j++) {
+      for (i = 1; i <= 3; i++) { out.push(get(key, fmtPaths[j].replace("#", "L" + i))); }
+    }
+    return out;
+  }
   function phases(key, fmtPath) {
     var out = [], i, p;
     for (i = 1; i <= 3; i++) {
@@ -86,12 +93,12 @@
     return "<h2>" + esc(name(v)) + "</h2>" +
       '<div class="mid" id="inv-state">' + esc(label("vebus", "/State", get(v, "/State"))) + "</div>" +
       row("Mode", label("vebus", "/Mode", mode), "inv-mode") +
-      row("Output", fmt(get(v, "/Ac/Out/L1/P"), 0, "W")) +
+      row("Output", fmt(sum(allPhases(v, ["/Ac/Out/#/P"])), 0, "W"), "inv-out") +
       '<div class="ctl">' + button("Mode…", "mode", ' id="btn-mode" data-key="' + v + '"') + "</div>";
   }
   function cardSolar() {
     var s = first("system") || "system/0", html = "<h2>Solar</h2>", i, list = devices("solarcharger"), pv = devices("pvinverter");
-    var ac = sum([get(s, "/Ac/PvOnGrid/L1/Power"), get(s, "/Ac/PvOnOutput/L1/Power"), get(s, "/Ac/PvOnGenset/L1/Power")]);
+    var ac = sum(allPhases(s, ["/Ac/PvOnGrid/#/Power", "/Ac/PvOnOutput/#/Power", "/Ac/PvOnGenset/#/Power"]));
     var total = sum([get(s, "/Dc/Pv/Power"), ac]);
     html += '<div class="big" id="pv-total">' + esc(fmt(total, 0, "W")) + "</div>";
     for (i = 0; i < list.length; i++) { html += row(name(list[i]), fmt(get(list[i], "/Yield/Power"), 0, "W"), "pv-" + list[i].replace("/", "-")); }
@@ -116,7 +123,7 @@
   }
   function cardLoads() {
     var s = first("system") || "system/0", ph = phases(s, "/Ac/Consumption/#/Power"), i, html = "<h2>AC loads</h2>";
-    html += '<div class="big" id="loads-total">' + esc(fmt(sum([get(s, "/Ac/Consumption/L1/Power"), get(s, "/Ac/Consumption/L2/Power"), get(s, "/Ac/Consumption/L3/Power")]), 0, "W")) + "</div>";
+    html += '<div class="big" id="loads-total">' + esc(fmt(sum(allPhases(s, ["/Ac/Consumption/#/Power"])), 0, "W")) + "</div>";
     for (i = 0; i < ph.length; i++) { html += row(ph[i][0], fmt(ph[i][1], 0, "W")); }
     return html;
   }
