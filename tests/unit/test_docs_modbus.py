@@ -84,7 +84,11 @@ def test_the_checks_catch_a_bad_doc() -> None:
 def test_no_pointers_to_the_team_folder() -> None:
     """Users never see the team's shared folder: the project points at docs/modbus.md instead."""
     needle = "shared" + "/docs"  # spelled in two parts so this file does not match itself
-    files = [ROOT / "README.md", *(p for top in ("gateway", "registers", "tests") for p in (ROOT / top).rglob("*.py"))]
+    files = [
+        ROOT / "README.md",
+        *(ROOT / "docs").glob("*.md"),
+        *(p for top in ("gateway", "registers", "tests") for p in (ROOT / top).rglob("*.py")),
+    ]
     hits = [
         f"{p.relative_to(ROOT)}:{n}"
         for p in files
