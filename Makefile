@@ -32,6 +32,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/modbus_bench.py
+	$(BIN)/python tests/bench/modbus_micro.py
 	$(BIN)/python tests/bench/sources_bench.py
 	$(BIN)/python tests/bench/ws_bench.py
 	$(BIN)/python tests/bench/meters_bench.py
