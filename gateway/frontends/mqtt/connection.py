@@ -3,6 +3,7 @@
 aiomqtt (>=2.5,<3) is a maintained asyncio wrapper around paho-mqtt, the Eclipse client most
 brokers and Home Assistant's own library are tested with: the protocol stays paho's, and the
 loop integration (no thread, no callbacks into the Store from another thread) is aiomqtt's.
+It speaks MQTT 5 (Mosquitto, FlashMQ, EMQX, VerneMQ, HiveMQ do), for retain-as-published.
 
 While the broker is away the Outbox keeps the latest value of each topic (bounded), so the
 Store never waits and nothing of the current state is lost; after a reconnect the retained
@@ -20,6 +21,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 import aiomqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.core.loglimit import Throttle
 from gateway.frontends.mqtt.outbox import Outbox
@@ -118,12 +120,17 @@ class Connection:
             tls_context=self._tls,
             keepalive=30,
             timeout=10,
+            protocol=aiomqtt.ProtocolVersion.V5,
         ) as client:
+            client.pending_calls_threshold = 2 * BATCH  # we batch on purpose: no warning per batch
             self.connected, self.since, self.last_error = True, time.time(), None
             self.connects += 1
             log.info("MQTT: connected to %s as %s", self.address, c.client_id)
+            # MQTT 5's retain-as-published tells a retained W/ from a live one (Venus ignores
+            # retained writes); no-local keeps our own N/ out of our R/ and W/ trees.
+            options = SubscribeOptions(noLocal=True, retainAsPublished=True)
             for topic in self.venus.topics.subscriptions():
-                await client.subscribe(topic)
+                await client.subscribe(topic, options=options)
             self.venus.publish_serial()  # a restarted broker lost the retained one
             loop = asyncio.get_running_loop()
             tasks = {loop.create_task(self._receive(client)), loop.create_task(self._send(client))}

@@ -238,7 +238,8 @@ class Venus:
     # --- outgoing --------------------------------------------------------------------------
     def _device_paths(self, device: Device) -> Iterator[str]:
         yield from device.values
-        yield from (p for p in IDENTITY_PATHS if p not in device.values)
+        if device.service != "settings":  # Venus's settings service is no device (and HA's library agrees)
+            yield from (p for p in IDENTITY_PATHS if p not in device.values)
 
     def _send_device(self, device: Device) -> None:
         for path in self._device_paths(device):
