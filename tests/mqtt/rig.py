@@ -29,6 +29,15 @@ from tests.modbus_rig import BATTERY, SETTINGS, VEBUS, RecordingOwner
 PORTAL = "c0ffee000001"
 
 
+async def eventually(predicate: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait until ``predicate()`` holds (a state to look at: the Store, a status), or fail."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if predicate():
+                return
+            await asyncio.sleep(0.02)
+
+
 def mosquitto_binary() -> str:
     exe = shutil.which("mosquitto") or shutil.which("/usr/sbin/mosquitto")
     need_interop(exe is not None, "Debian's mosquitto broker not installed (apt-get install mosquitto)")
@@ -86,11 +95,7 @@ class MqttRig:
     audit: list[AuditRecord] = field(default_factory=list)
 
     async def connected(self, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while True:  # a status to poll: the connection has no event to wait on
-                if self.frontend.status()["connected"]:
-                    return
-                await asyncio.sleep(0.02)
+        await eventually(lambda: self.frontend.status()["connected"], timeout)
 
 
 MakeMqttRig = Callable[..., Awaitable[MqttRig]]

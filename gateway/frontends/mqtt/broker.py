@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import socket
 import tempfile
@@ -34,12 +35,18 @@ def find_mosquitto() -> str | None:
     return None
 
 
-def free_port(host: str) -> int:
-    """An ephemeral port for ``listen = "HOST:0"`` (Mosquitto wants a number)."""
+def claim_port(host: str, port: int) -> int:
+    """The port, checked free (else a one-line StartupError), or an ephemeral one for port 0
+    (Mosquitto wants a number). Checked here because an answer on a busy port would look
+    like our broker's."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, port))
+            return int(s.getsockname()[1])
+    except OSError as e:
+        why = (os.strerror(e.errno) if e.errno else str(e)).lower()
+        raise StartupError(f"cannot listen on {host}:{port} for the MQTT broker: {why}") from None
 
 
 class Broker:
@@ -57,8 +64,7 @@ class Broker:
                 "mqtt.listen runs Mosquitto, which is not installed (Debian: apt install mosquitto);"
                 " or point mqtt.broker at an existing broker"
             )
-        if self.port == 0:
-            self.port = free_port(self.host)
+        self.port = claim_port(self.host, self.port)
         self._folder = tempfile.TemporaryDirectory(prefix="gx-gateway-mqtt-")
         conf = Path(self._folder.name) / "mosquitto.conf"
         conf.write_text(
