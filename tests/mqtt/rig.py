@@ -55,11 +55,12 @@ class Mosquitto:
     """A broker process of our own (not the frontend's): it can be stopped and started again on
     the same port, as a broker restarts."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra: str = "") -> None:
         self.port = free_port()
         self.folder = tempfile.TemporaryDirectory(prefix="mqtt-rig-")
         self.conf = Path(self.folder.name) / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        base = f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        self.conf.write_text(base + extra)
         self.process: asyncio.subprocess.Process | None = None
 
     @property

@@ -30,7 +30,7 @@ from gateway.frontends.mqtt.venus import Venus
 log = logging.getLogger(__name__)
 
 BACKOFF_S: Final = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
-BATCH: Final = 512  # messages handed to paho before waiting for the socket
+BATCH: Final = 64  # messages handed to paho before waiting for the socket (aiomqtt scans its pending calls per publish: keep it small)
 
 
 @dataclass(frozen=True, slots=True)
