@@ -159,7 +159,7 @@ class Peer:
         """The latest decoded value of every topic received (None for an empty payload)."""
         out: dict[str, Any] = {}
         for topic, payload, _ in self.received:
-            out[topic] = json.loads(payload)["value"] if payload else None
+            out[topic] = json.loads(payload).get("value") if payload else None
         return out
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -13,6 +13,7 @@ from gateway.core.store import Store
 from gateway.core.writes import WriteGate
 from gateway.frontends.mqtt.broker import Broker
 from gateway.frontends.mqtt.connection import BrokerAddress, Connection, Credentials
+from gateway.frontends.mqtt.ha_discovery import Discovery
 from gateway.frontends.mqtt.options import MqttConfig
 from gateway.frontends.mqtt.outbox import Outbox
 from gateway.frontends.mqtt.topics import Topics
@@ -50,14 +51,17 @@ class MqttFrontend:
         else:
             address = BrokerAddress.parse(c.broker)
         portal = c.portal_id or self.serial()
+        topics = Topics(portal, c.topic_prefix)
+        discovery = Discovery(self.cmap, topics, c.writes) if c.homeassistant_discovery else None
         self.venus = Venus(
             self.store,
             self.cmap,
             self.gate,
-            Topics(portal, c.topic_prefix),
+            topics,
             self.outbox,
             writes=c.writes,
             keepalive_s=c.keepalive_s,
+            discovery=discovery,
         )
         credentials = Credentials(
             c.client_id or f"gx-gateway-{portal}", c.username, c.password, c.ca_file, c.cert_file, c.key_file

@@ -30,7 +30,9 @@ from gateway.frontends.mqtt.venus import Venus
 log = logging.getLogger(__name__)
 
 BACKOFF_S: Final = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
-BATCH: Final = 64  # messages handed to paho before waiting for the socket (aiomqtt scans its pending calls per publish: keep it small)
+# Messages handed to paho before waiting for the socket; small, as aiomqtt scans its pending
+# calls on every publish.
+BATCH: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,7 @@ class Connection:
             options = SubscribeOptions(noLocal=True, retainAsPublished=True)
             for topic in self.venus.topics.subscriptions():
                 await client.subscribe(topic, options=options)
-            self.venus.publish_serial()  # a restarted broker lost the retained one
+            self.venus.connected()  # a restarted broker lost the retained topics
             loop = asyncio.get_running_loop()
             tasks = {loop.create_task(self._receive(client)), loop.create_task(self._send(client))}
             try:  # whichever ends first (the broker went) ends the session

@@ -28,6 +28,7 @@ from typing import Any, Final
 from gateway.core.loglimit import Throttle
 from gateway.core.store import Device, Store
 from gateway.core.writes import Refusal, WriteGate, Writer, WriteRefused
+from gateway.frontends.mqtt.ha_discovery import Discovery
 from gateway.frontends.mqtt.outbox import Outbox
 from gateway.frontends.mqtt.topics import (
     EMPTY,
@@ -67,6 +68,7 @@ class Venus:
         *,
         writes: bool = False,
         keepalive_s: float = 60.0,
+        discovery: Discovery | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -76,6 +78,7 @@ class Venus:
         self.outbox = outbox
         self.writes = writes
         self.keepalive_s = keepalive_s
+        self.discovery = discovery  # Home Assistant's: it sends no keep-alive, so changes always flow
         self.clock = clock
         self.writer = Writer("mqtt")
         self.throttle = Throttle(log)
@@ -93,7 +96,7 @@ class Venus:
     def start(self, peer: str) -> None:
         self.writer = Writer("mqtt", peer)
         self._unsubscribe = self.store.subscribe(self)
-        self.publish_serial()
+        self.connected()
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
@@ -108,22 +111,43 @@ class Venus:
     @property
     def alive(self) -> bool:
         """A keep-alive came recently enough: changes are sent."""
+        if self.discovery is not None:
+            return True
         return self.last_keepalive is not None and self.clock() - self.last_keepalive < self.keepalive_s
 
     def publish_serial(self) -> None:
         """The retained one: clients find the portal id with ``N/+/system/0/Serial``."""
         self.outbox.put(self.topics.serial, value_payload(self.topics.portal), retain=True)
 
+    def connected(self) -> None:
+        """A (new) connection: the retained topics again, as a restarted broker lost them."""
+        self.publish_serial()
+        if self.discovery is not None:
+            self.discovery.forget()
+            for device in self.store.devices():
+                self._announce(device, device.values)
+
+    def _announce(self, device: Device, paths: Iterable[str]) -> None:
+        if self.discovery is not None:
+            for topic, document in self.discovery.new_documents(device, paths):
+                self.outbox.put(topic, document, retain=True)
+
     # --- the Store's listener --------------------------------------------------------------
     def device_added(self, device: Device) -> None:
+        self._announce(device, device.values)
         if self.alive:
             self._send_device(device)
 
     def device_removed(self, device: Device) -> None:
         for path in self._device_paths(device):
             self.outbox.put(self.topics.notify(device.service, device.instance, path), EMPTY)
+        if self.discovery is not None:
+            for topic, empty in self.discovery.removals(device):
+                self.outbox.put(topic, empty, retain=True)
 
     def values_changed(self, device: Device, paths: Iterable[str]) -> None:
+        if self.discovery is not None:
+            self._announce(device, paths)
         if self.alive:
             for path in paths:
                 self._send(device, path)
