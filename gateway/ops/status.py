@@ -82,8 +82,7 @@ def render(base: str, status: dict[str, Any]) -> str:
         lines.append(
             f"MQTT:       {mqtt.get('broker')} {'connected' if mqtt.get('connected') else 'NOT CONNECTED'}"
             f" (portal {mqtt.get('portal_id')}); {mqtt.get('queued', 0)} queued, {mqtt.get('sent', 0)} sent,"
-            f" {mqtt.get('dropped', 0)} dropped; last keep-alive "
-            + ("never" if ago is None else f"{ago:g} s ago")
+            f" {mqtt.get('dropped', 0)} dropped; last keep-alive " + ("never" if ago is None else f"{ago:g} s ago")
         )
     lines.append("devices:")
     for d in status.get("devices", []):
