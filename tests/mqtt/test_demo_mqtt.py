@@ -6,52 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.demo_process import DemoProcess
 from tests.helpers import need_tool, parse_mbpoll, run_mbpoll
 from tests.mqtt.rig import free_port, mosquitto_binary
 
 pytestmark = pytest.mark.interop
 
 
-class MqttDemo:
+class MqttDemo(DemoProcess):
+    """The demo with its embedded broker; the banner gives the portal id and the devices."""
+
     def __init__(self) -> None:
         mosquitto_binary()
         self.mqtt_port = free_port()
-        listen = ("--mqtt-listen", f"127.0.0.1:{self.mqtt_port}")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "demo", "--modbus", "127.0.0.1:0", "--http", "off", *listen],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        banner, deadline = "", time.monotonic() + 30
-        while "Ctrl-C" not in banner and time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            banner += line
-        m = re.search(r"Modbus-TCP\s+127\.0\.0\.1:(\d+)", banner)
-        p = re.search(r"portal id ([0-9a-f]{12})", banner)
-        if not (m and p):
+        super().__init__(demo_options=("--mqtt-listen", f"127.0.0.1:{self.mqtt_port}"))
+        p = re.search(r"portal id ([0-9a-f]{12})", self.banner)
+        if p is None:
             self.stop()
-            raise AssertionError(f"the demo did not start:\n{banner}")
-        self.banner = banner
-        self.modbus_port = int(m.group(1))
+            raise AssertionError(f"no portal id in the banner:\n{self.banner}")
+        self.modbus_port = self.port
         self.portal = p.group(1)
-        self.devices = set(re.findall(r"unit +[\d-]+ +([a-z]+ \d+)", banner))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(10)
+        self.devices = set(re.findall(r"unit +[\d-]+ +([a-z]+ \d+)", self.banner))
 
 
 @pytest.fixture(scope="module")
