@@ -76,6 +76,7 @@ async def test_embedded_broker_serves_clients(cmap: CompiledMap) -> None:
         assert frontend.broker is not None and frontend.address is not None
         probe = Mosquitto()
         probe.port = frontend.address.port
+        await eventually(lambda: frontend.status()["connected"], timeout=10)  # subscribed
         async with peer(probe, f"{N}/#") as p:
             await p.publish(f"R/{PORTAL}/keepalive")
             await p.completed()

@@ -125,14 +125,15 @@ class Connection:
             protocol=aiomqtt.ProtocolVersion.V5,
         ) as client:
             client.pending_calls_threshold = 2 * BATCH  # we batch on purpose: no warning per batch
-            self.connected, self.since, self.last_error = True, time.time(), None
-            self.connects += 1
-            log.info("MQTT: connected to %s as %s", self.address, c.client_id)
             # MQTT 5's retain-as-published tells a retained W/ from a live one (Venus ignores
             # retained writes); no-local keeps our own N/ out of our R/ and W/ trees.
             options = SubscribeOptions(noLocal=True, retainAsPublished=True)
             for topic in self.venus.topics.subscriptions():
                 await client.subscribe(topic, options=options)
+            # "connected" means subscribed too: a keep-alive sent from now on is heard
+            self.connected, self.since, self.last_error = True, time.time(), None
+            self.connects += 1
+            log.info("MQTT: connected to %s as %s", self.address, c.client_id)
             self.venus.connected()  # a restarted broker lost the retained topics
             loop = asyncio.get_running_loop()
             tasks = {loop.create_task(self._receive(client)), loop.create_task(self._send(client))}
