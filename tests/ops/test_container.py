@@ -6,11 +6,12 @@ the mirror apt uses, imported under that name, and reused once present. The buil
 package index through the host's CA bundle and pip configuration, mounted read-only. Containers
 cannot start here (the OCI runtimes fail on setrlimit), so the image's content runs through
 `podman image mount` and `chroot --userspec` as the image's USER, with the image's ENV: the
-check, the demo on loopback ports (Modbus and /healthz answer) and the HEALTHCHECK command.
+check, the demo on loopback ports (Modbus and /healthz answer), the HEALTHCHECK command, and the
+image's CMD with its own config and a fresh state volume, as compose runs it.
 
 Skipped with a reason where podman, debootstrap or root are missing; required in CI
-(GXGW_REQUIRE_INTEROP=1, .ci/run installs podman and debootstrap). About a minute and a half on
-a fresh machine (debootstrap ~50 s, build ~30 s), under a minute once the base image exists.
+(GXGW_REQUIRE_INTEROP=1, .ci/run installs podman and debootstrap). About 85 s on a fresh machine
+(debootstrap and import ~50 s, build ~25 s, the runs ~6 s), about 30 s once the base exists.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Iterator, Sequence
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ from tests.helpers import ROOT, need_interop
 
 BASE = "docker.io/library/python:3.11-slim-bookworm"  # the Dockerfile's FROM, made here
 IMAGE = "localhost/gx-gateway:container-test"
+CONFIG, STATE_DIR = "/etc/gx-gateway/gateway.toml", "/var/lib/gx-gateway"
 SUITE = "bookworm"
 STD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Read-only into the build: pip reaches the index through a proxy whose CA only the host has.
@@ -129,16 +133,29 @@ def build() -> dict[str, Any]:
     return {**config, "Healthcheck": info.get("Healthcheck") or config.get("Healthcheck")}
 
 
+Bind = Callable[[Path, str], None]
+
+
 @contextmanager
-def image_root(tmp: Path) -> Iterator[Path]:
-    """The image's file tree with /proc, /dev and a writable /tmp bound in; all undone on exit."""
+def image_root(tmp: Path) -> Iterator[tuple[Path, Bind]]:
+    """The image's file tree with /proc, /dev and a writable /tmp bound in, and a way to bind
+    more (a volume, a config file) over its paths; all undone on exit, failing or not."""
     with ExitStack() as undo:
         root = Path(ok(["podman", "image", "mount", IMAGE], 60).strip())
         undo.callback(run, ["podman", "image", "unmount", IMAGE], 60)
-        for source, target in (("/proc", "proc"), ("/dev", "dev"), (str(tmp), "tmp")):
-            ok(["mount", "--bind", source, str(root / target)], 10)
-            undo.callback(run, ["umount", "--lazy", str(root / target)], 10)
-        yield root
+
+        def bind(source: Path, target: str) -> None:
+            ok(["mount", "--bind", str(source), str(root / target.lstrip("/"))], 10)
+            undo.callback(run, ["umount", "--lazy", str(root / target.lstrip("/"))], 10)
+
+        for source, target in ((Path("/proc"), "/proc"), (Path("/dev"), "/dev"), (tmp, "/tmp")):
+            bind(source, target)
+        yield root, bind
+
+
+def no_mounts_under(root: Path) -> None:
+    leftovers = [ln for ln in Path("/proc/self/mountinfo").read_text().splitlines() if str(root) in ln]
+    assert not leftovers, leftovers
 
 
 def as_image_user(root: Path, config: dict[str, Any]) -> list[str]:
@@ -175,7 +192,7 @@ def test_the_image_content_runs_check_demo_and_healthcheck(image: dict[str, Any]
     health = image["Healthcheck"]["Test"]
     assert health[0] == "CMD" and health[1:4] == ["gx-gateway", "status", "--health"], health
     assert re.fullmatch(r"\d+", str(image["User"]).partition(":")[0]), image["User"]
-    with image_root(tmp_path) as root:
+    with image_root(tmp_path) as (root, _):
         inside = as_image_user(root, image)
         # the venv the build made, found through the image's PATH
         assert ok([*inside, "gx-gateway", "check"], 60).startswith("ok: ")
@@ -206,6 +223,62 @@ def test_the_image_content_runs_check_demo_and_healthcheck(image: dict[str, Any]
         assert rc == 0, stderr
         # the same probe once the gateway is gone: unhealthy, so the engine would notice
         assert run([*inside, *probe], 30).returncode != 0
-    leftovers = [ln for ln in Path("/proc/self/mountinfo").read_text().splitlines() if str(root) in ln]
-    assert not leftovers, leftovers
+    no_mounts_under(root)
     print(f"image content checked in {time.monotonic() - started:.1f} s")
+
+
+def test_the_image_cmd_serves_with_its_own_config_and_a_state_volume(image: dict[str, Any], tmp_path: Path) -> None:
+    """The image's CMD as it is, as compose runs it: its config file bound over the image's (only
+    the listen addresses moved to loopback ephemeral ports) and a fresh state volume, which an
+    engine creates owned as the image's folder is: the gateway must be able to write there."""
+    scratch, state = tmp_path / "tmp", tmp_path / "state"
+    scratch.mkdir(mode=0o1777)
+    scratch.chmod(0o1777)
+    uid, _, gid = image["User"].partition(":")
+    with image_root(scratch) as (root, bind):
+        folder = (root / STATE_DIR.lstrip("/")).stat()
+        assert (folder.st_uid, folder.st_gid) == (int(uid), int(gid or uid)), "the state folder is not the USER's"
+        state.mkdir()
+        os.chown(state, folder.st_uid, folder.st_gid)
+        state.chmod(folder.st_mode & 0o7777)
+        bind(state, STATE_DIR)
+        config = (root / CONFIG.lstrip("/")).read_text()
+        local = config.replace('"0.0.0.0:502"', '"127.0.0.1:0"').replace('"0.0.0.0:8088"', '"127.0.0.1:0"')
+        assert local.count('"127.0.0.1:0"') == 2, "the image config's Modbus and HTTP listen addresses"
+        (tmp_path / "gateway.toml").write_text(local)
+        bind(tmp_path / "gateway.toml", CONFIG)
+        assert image["Cmd"] == ["gx-gateway", "run", "--config", CONFIG]
+        inside = as_image_user(root, image)
+        gateway = subprocess.Popen(
+            [*inside, *image["Cmd"]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        log: list[str] = []
+        assert gateway.stderr is not None
+        reader = threading.Thread(target=lambda: log.extend(iter(gateway.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not (m := re.search(r"HTTP listening on 127\.0\.0\.1:(\d+)", "".join(log))):
+                assert gateway.poll() is None and time.monotonic() < deadline, "".join(log)
+                time.sleep(0.1)
+            url = f"http://127.0.0.1:{m.group(1)}"
+            with urllib.request.urlopen(url + "/healthz", timeout=5) as r:
+                assert r.status == 200
+            probe = [*image["Healthcheck"]["Test"][1:]]
+            probe[probe.index("--url") + 1] = url
+            healthy = run([*inside, *probe], 30)
+            assert healthy.returncode == 0 and healthy.stdout.strip() == "ok", healthy
+            written = [p for p in state.rglob("*") if p.is_file()]
+            assert written, "nothing in the state volume (the gateway's identity belongs there)"
+            assert {p.stat().st_uid for p in written} == {int(uid)}
+        finally:
+            if gateway.poll() is None:
+                gateway.send_signal(signal.SIGTERM)
+            try:
+                rc = gateway.wait(15)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
+                rc = gateway.wait()
+            reader.join(5)
+        assert rc == 0, "".join(log)
+    no_mounts_under(root)
