@@ -58,8 +58,12 @@ def run(argv: Sequence[str], timeout: float, **kw: Any) -> subprocess.CompletedP
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
+        os.killpg(proc.pid, signal.SIGTERM)  # first TERM: debootstrap's exit trap unmounts
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
         raise AssertionError(
             f"{argv[0]} {argv[1]}: no result in {timeout:.0f} s\n{out[-2000:]}\n{err[-2000:]}"
         ) from None
@@ -115,7 +119,23 @@ def ensure_base(work: Path) -> None:
             tar.kill()
             tar.wait()
     finally:
-        shutil.rmtree(rootfs, ignore_errors=True)
+        remove_tree(rootfs)
+
+
+def mounts_under(folder: Path) -> list[str]:
+    """Mount points at or below ``folder``, deepest first (field 5 of mountinfo)."""
+    points = [ln.split()[4] for ln in Path("/proc/self/mountinfo").read_text().splitlines()]
+    return sorted((p for p in points if p == str(folder) or p.startswith(f"{folder}/")), reverse=True)
+
+
+def remove_tree(rootfs: Path) -> None:
+    """rm -r of a debootstrap target, never through a mount: a debootstrap cut short leaves its
+    /proc, /sys and possibly the host's /dev bound inside, and removing files there is harm."""
+    for point in mounts_under(rootfs):
+        run(["umount", "--lazy", point], 10)
+    left = mounts_under(rootfs)
+    assert not left, f"still mounted, {rootfs} left in place: {left}"
+    shutil.rmtree(rootfs, ignore_errors=True)
 
 
 def build() -> dict[str, Any]:
@@ -154,8 +174,7 @@ def image_root(tmp: Path) -> Iterator[tuple[Path, Bind]]:
 
 
 def no_mounts_under(root: Path) -> None:
-    leftovers = [ln for ln in Path("/proc/self/mountinfo").read_text().splitlines() if str(root) in ln]
-    assert not leftovers, leftovers
+    assert not mounts_under(root), mounts_under(root)
 
 
 def as_image_user(root: Path, config: dict[str, Any]) -> list[str]:
