@@ -37,7 +37,7 @@ from tests.demo_process import DemoProcess
 from tests.helpers import ROOT, need_interop
 
 BASE = "docker.io/library/python:3.11-slim-bookworm"  # the Dockerfile's FROM, made here
-IMAGE = "localhost/gx-gateway:container-test"
+IMAGE = f"localhost/gx-gateway:container-test-{os.getpid()}"  # runs side by side keep apart
 CONFIG, STATE_DIR = "/etc/gx-gateway/gateway.toml", "/var/lib/gx-gateway"
 SUITE = "bookworm"
 STD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
