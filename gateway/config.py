@@ -190,7 +190,7 @@ N2K: Final = (
         "input",
         "",
         _input,
-        "NMEA 2000 in (docs/n2k-in-and-ble.md): true = read the interface too (socketcan/virtual),"
+        "NMEA 2000 in (docs/n2k-in.md): true = read the interface too (socketcan/virtual),"
         " or a bus of its own: socketcan:IFACE, virtual:NAME, candump-replay:FILE; false = off",
     ),
     Key("input_pgns", (), _pgn_list, "NMEA 2000 in reads only these PGNs; empty = every PGN the maps read"),

@@ -37,6 +37,7 @@ from registers.values import Scalar
 log = logging.getLogger(__name__)
 
 CLAIM, PRODUCT, CONFIGURATION, REQUEST = 60928, 126996, 126998, 59904
+PROCESS_NAME: Final = "n2k-in"  # = gateway.frontends.n2k.frontend.FROM_THE_BUS (no import: rooms)
 NULL_ADDRESS: Final = 254  # a Request for Address Claimed may come from the null address
 MAX_TIMEOUT_S: Final = 10.0
 MIN_TIMEOUT_S: Final = 1.0
@@ -288,6 +289,7 @@ class N2kInput:
             "/ProductName": self.senders.products.get(sender, f"NMEA 2000 {service}"),
             "/Mgmt/Connection": self._connection(src),
             "/Serial": sender,
+            "/Mgmt/ProcessName": PROCESS_NAME,  # N2K out leaves these out: they are on the bus already
         }
         if sender in self.senders.descriptions:
             fixed["/CustomName"] = self.senders.descriptions[sender]

@@ -167,13 +167,21 @@ async def test_our_own_virtual_devices_are_never_read_back(tmp_path: Path) -> No
     await out.start()
     peer = Bus(channel)
     try:
-        other = tank(90, 4097, instance=0, maker=2046)  # our maker code but not our block... is ours only in-block
+        other = tank(90, 9000, instance=0, maker=2046)  # our maker code, not our block: a sender
         imposter = tank(91, base + 1, instance=5, maker=2046)  # a NAME in our block: treated as ours
         peer.send([claim_frame(other), claim_frame(imposter)])
         peer.send(data_frames(imposter, 0.0))
-        await until(lambda: reader.counts["own"] >= 3, 5.0)  # our frontend's claims and PGNs, the imposter
+        peer.send(data_frames(other, 0.0))
+        await until(lambda: reader.counts["own"] >= 3 and len(reader.services) == 1, 5.0)
         await asyncio.sleep(0.5)
-        assert [d for d in store.devices("tank") if d.instance != 20] == []
+        (svc,) = reader.services.values()
+        assert svc.key.startswith(f"{other.name:016X}/") and [d.instance for d in store.devices("tank")] == [
+            20,
+            svc.instance,
+        ]
+        # N2K out does not echo what N2K in read: the sender is on the bus already
+        node = out.nodes.get(("tank", svc.instance))
+        assert node is None or node.devices == []
     finally:
         peer.close()
         await out.stop()
@@ -197,3 +205,28 @@ async def test_the_pgn_and_sender_filters(tmp_path: Path) -> None:
     finally:
         peer.close()
         await reader.stop()
+
+
+async def test_a_battery_monitor_and_a_vecan_charger(rig) -> None:  # type: ignore[no-untyped-def]
+    store, reader, peer, _ = rig
+    bmv = Sender(60, 3001, 358, 35, 170, "BMV-712", "batteryStatus",
+                 {"instance": 1, "voltage": 12.84, "current": -4.5, "temperature": 298.15})  # fmt: skip
+    mppt = Sender(61, 3002, 358, 35, 160, "SmartSolar VE.Can", "chargerStatus",
+                  {"instance": 0, "batteryInstance": 0, "operatingState": "Bulk", "chargeMode": "Standalone",
+                   "enabled": "On"})  # fmt: skip
+    peer.send([claim_frame(bmv), claim_frame(mppt)])
+    peer.send(data_frames(bmv, 0.0))
+    soc = Sender(60, 3001, 358, 35, 170, "BMV-712", "dcDetailedStatus",
+                 {"instance": 1, "dcType": "Battery", "stateOfCharge": 0.87, "timeRemaining": 7200})  # fmt: skip
+    peer.send(data_frames(soc, 0.0))
+    peer.send(data_frames(mppt, 0.0))
+    volts = Sender(61, 3002, 358, 35, 160, "SmartSolar VE.Can", "batteryStatus", {"instance": 0, "voltage": 13.6})
+    peer.send(data_frames(volts, 0.0))
+    await until(lambda: len(reader.services) == 2 and reader.counts["decoded"] >= 4)
+    battery = values(store, "battery", reader.services[f"{bmv.name:016X}/battery/1"].instance)
+    assert battery["/Dc/0/Voltage"] == pytest.approx(12.84) and battery["/Dc/0/Current"] == pytest.approx(-4.5)
+    assert battery["/Dc/0/Temperature"] == pytest.approx(25.0) and battery["/Soc"] == pytest.approx(87.0)
+    assert battery["/TimeToGo"] == 7200
+    charger = values(store, "solarcharger", reader.services[f"{mppt.name:016X}/solarcharger/0"].instance)
+    assert charger["/State"] == 3 and charger["/Mode"] == 1 and charger["/Dc/0/Voltage"] == pytest.approx(13.6)
+    assert charger["/Dc/0/Current"] is None  # not sent: invalid, not 0
