@@ -340,8 +340,16 @@ def demo_toml() -> str:
     return resources.files("gateway").joinpath(DEMO_FILE).read_text(encoding="utf-8")
 
 
+DEMO_N2K_LOG: Final = "n2k-demo.log"  # demo.toml's NMEA 2000 in replay, written on first use
+
+
 def load_demo_config() -> Config:
-    return parse_config(_parse_toml(demo_toml(), f"gateway/{DEMO_FILE}"))
+    config = parse_config(_parse_toml(demo_toml(), f"gateway/{DEMO_FILE}"))
+    if config.n2k is not None and config.n2k.input == f"candump-replay:{DEMO_N2K_LOG}":
+        from gateway.sim.n2k_log import demo_log  # the same bytes every time (a fixed start)
+
+        config = replace(config, n2k=replace(config.n2k, input=f"candump-replay:{demo_log()}"))
+    return config
 
 
 def render_config_docs() -> str:

@@ -139,18 +139,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _serve(loaded[1], loaded[0], _run_ready)
 
 
-DEMO_N2K_LOG = "n2k-demo.log"  # demo.toml's NMEA 2000 in replay: made in the demo's state folder
-
-
 def demo_config(args: argparse.Namespace, state_dir: Path) -> Config:
     """demo.toml with the flags given on the command line applied over its keys."""
     config = dataclasses.replace(load_demo_config(), state_dir=state_dir)
-    if config.n2k is not None and config.n2k.input == f"candump-replay:{DEMO_N2K_LOG}":
-        from gateway.sim.n2k_log import demo_senders, write_log  # the replayed senders, written afresh
-
-        write_log(state_dir / DEMO_N2K_LOG, demo_senders(), 3600.0)
-        n2k = dataclasses.replace(config.n2k, input=f"candump-replay:{state_dir / DEMO_N2K_LOG}")
-        config = dataclasses.replace(config, n2k=n2k)
     if args.modbus is not None:
         modbus = dataclasses.replace(config.modbus, listen=parse_listen("--modbus", args.modbus))
         config = dataclasses.replace(config, modbus=modbus)

@@ -8,7 +8,9 @@ writes the demo's log: two tank senders and a temperature sensor for two minutes
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +119,16 @@ def write_log(path: Path, senders: list[Sender], seconds: float) -> int:
     lines = [format_candump_line(f) for f in log_of(senders, seconds)]
     path.write_text("\n".join(lines) + "\n", encoding="ascii")
     return len(lines)
+
+
+def demo_log() -> Path:
+    """The demo's log (an hour), made once in the temporary folder and reused."""
+    path = Path(tempfile.gettempdir()) / "gx-gateway-n2k-demo-1.log"  # -1: bump when demo_senders change
+    if not path.is_file():
+        part = path.with_suffix(f".{os.getpid()}.part")
+        write_log(part, demo_senders(), 3600.0)
+        part.replace(path)  # atomic: concurrent demos never read half a file
+    return path
 
 
 if __name__ == "__main__":
