@@ -32,6 +32,7 @@ from gateway.core.keys import (
     positive,
     text,
 )
+from gateway.frontends.mqtt.options import MQTT, MqttConfig, parse_mqtt
 from gateway.sim.protocols.simulators import KEYS as SIMULATOR_KEYS
 from gateway.sim.protocols.simulators import SimulatorConfig, parse_simulators
 from gateway.sources.drivers import DRIVERS
@@ -43,6 +44,7 @@ __all__ = [
     "DiscoveryConfig",
     "HttpConfig",
     "ModbusConfig",
+    "MqttConfig",
     "N2kConfig",
     "SetpointsConfig",
     "TlsConfig",
@@ -205,6 +207,7 @@ SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
     "discovery": DISCOVERY,
     "setpoints": SETPOINTS,
     "n2k": N2K,
+    "mqtt": MQTT,
 }
 DEMO_FILE: Final = "demo.toml"  # in the gateway package
 # What the `demo` command sets itself rather than reading from demo.toml.
@@ -278,10 +281,11 @@ class Config:
     setpoints: SetpointsConfig = field(default_factory=SetpointsConfig)
     simulators: tuple[SimulatorConfig, ...] = ()
     n2k: N2kConfig | None = None
+    mqtt: MqttConfig | None = None  # [mqtt]; absent = no MQTT
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator", "n2k")
+    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator", "n2k", "mqtt")
     top = check_table("", dict(data), TOP, allow_tables=tables)
     modbus_table = data.get("modbus", {})
     modbus = ModbusConfig(**check_table("modbus", modbus_table, MODBUS, allow_tables=("tls",)))
@@ -305,6 +309,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         setpoints=setpoints,
         simulators=simulators,
         n2k=N2kConfig(**check_table("n2k", data["n2k"], N2K)) if "n2k" in data else None,
+        mqtt=parse_mqtt(data["mqtt"]) if "mqtt" in data else None,
     )
 
 
