@@ -227,7 +227,8 @@ class Gateway:
 
     def _n2k_in(self, c: Config) -> Component:
         from gateway.core.identity import n2k_unique_base
-        from gateway.sources.n2k_in import N2kInput, N2kInSettings, own_names
+        from gateway.sources.n2k_in import N2kInput, N2kInSettings
+        from gateway.sources.n2k_names import own_names
 
         assert c.n2k is not None
         n = c.n2k

@@ -157,10 +157,10 @@ def _pgn_list(where: str, v: Any) -> tuple[int, ...]:
 def _senders(where: str, v: Any) -> tuple[str, ...]:
     if not isinstance(v, list) or not all(isinstance(p, str) and p.strip() for p in v):
         raise ConfigError(f"{where}: expected a list of NAMEs (16 hex digits) or manufacturers, got {v!r}")
-    from gateway.sources.n2k_in import _sender_filter  # the nmea2000 package, only with [n2k]
+    from gateway.sources.n2k_names import sender_filter  # the nmea2000 package, only with [n2k]
 
     try:
-        _sender_filter(tuple(v))
+        sender_filter(tuple(v))
     except ValueError as e:
         raise ConfigError(f"{where}: {str(e).split(': ', 1)[1]}") from None
     return tuple(v)

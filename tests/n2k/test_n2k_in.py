@@ -5,6 +5,7 @@ our own frames)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 from gateway.core.store import Store
 from gateway.frontends.n2k.frontend import N2kFrontend, N2kSettings
 from gateway.sim.n2k_log import Sender, claim_frame, data_frames, demo_senders, product_frames, write_log
-from gateway.sources.n2k_in import N2kInput, N2kInSettings, own_names
+from gateway.sources.n2k_in import N2kInput, N2kInSettings
+from gateway.sources.n2k_names import own_names
 from gateway.transports.can_raw import CandumpReplay, RawFrame
 from registers import load_default
 
@@ -73,6 +75,31 @@ async def test_candump_replay_publishes_the_demo_senders_then_they_go_disconnect
     assert again.senders.table == {} and (tmp_path / "n2k-in.json").exists()
     again.senders.load()
     assert sorted(again.senders.table.values()) == [40, 41, 42]
+
+
+async def test_a_bus_missing_at_start_is_one_warning_and_read_once_it_is_there(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = tmp_path / "later.log"
+    store = Store()
+    reader = N2kInput(store, CMAP, N2kInSettings(f"candump-replay:{log}"), tmp_path, no_one)
+    with caplog.at_level(logging.INFO, logger="gateway.sources.n2k_in"):
+        await reader.start()  # no file: the gateway starts all the same
+        try:
+            assert reader.health() == f"NMEA 2000 in: waiting: candump-replay:{log}: no such file"
+            await asyncio.sleep(1.2)  # the first retry fails too: still one line
+            senders = demo_senders()
+            for s in senders:
+                s.interval_s = 0.3
+            write_log(log, senders, 1.0)
+            await until(lambda: store.get("tank", 40, "/Level") == 62.0, 5.0)
+            assert reader.health() is None and reader.stats()["open"] is True
+        finally:
+            await reader.stop()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [f"NMEA 2000 in: candump-replay:{log}: no such file (retrying)"]
+    assert not any(r.exc_info for r in caplog.records)
+    assert any(r.getMessage() == f"NMEA 2000 in: candump-replay:{log} is open now" for r in caplog.records)
 
 
 class Bus:
