@@ -346,6 +346,7 @@ def demo_toml() -> str:
 
 
 DEMO_N2K_LOG: Final = "n2k-demo.log"  # demo.toml's NMEA 2000 in replay, written on first use
+DEMO_BLE_LOG: Final = "ble-demo.jsonl"  # demo.toml's Bluetooth replay, likewise
 
 
 def load_demo_config() -> Config:
@@ -354,6 +355,17 @@ def load_demo_config() -> Config:
         from gateway.sim.n2k_log import demo_log  # the same bytes every time (a fixed start)
 
         config = replace(config, n2k=replace(config.n2k, input=f"candump-replay:{demo_log()}"))
+    if any(d.options.get("source") == f"replay:{DEMO_BLE_LOG}" for d in config.devices):
+        from gateway.sim.ble_sensors import demo_ble_log  # the same lines every time
+
+        source = f"replay:{demo_ble_log()}"
+        devices = tuple(
+            replace(d, options={**d.options, "source": source})
+            if d.options.get("source") == f"replay:{DEMO_BLE_LOG}"
+            else d
+            for d in config.devices
+        )
+        config = replace(config, devices=devices)
     return config
 
 

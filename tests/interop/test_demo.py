@@ -283,7 +283,7 @@ def test_unwritable_state_dir_is_one_line(tmp_path: Path) -> None:
     [
         (
             '[[device]]\ndriver = "pvmagic"\ninstance = 20\n',
-            "gx-gateway: device[0].driver: unknown driver 'pvmagic' (known: simulated, sunspec, meter, fronius, sma)",
+            "gx-gateway: device[0].driver: unknown driver 'pvmagic' (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi)",
         ),
         (
             '[[device]]\ndriver = "sunspec"\ninstance = 20\n',
