@@ -85,7 +85,7 @@ class Scanner:
                 await scan(adapter, self.deliver, self._up)
             except OSError as exc:  # no adapter, BlueZ not running, no permission: one line per outage
                 if self.problem != str(exc):
-                    log.warning("Bluetooth: %s (retrying)", exc)
+                    log.warning("%s (retrying)", exc)  # "no Bluetooth...: why"
                 self.problem = str(exc)
             await asyncio.sleep(delay)
             delay = min(2 * delay, 60.0)

@@ -24,7 +24,7 @@ from gateway.sim.ble_sensors import (
     mopeka_payload,
     write_adverts,
 )
-from gateway.sources.ble_decode import BleFault, MopekaDecoder, VictronDecoder, level_of
+from gateway.sources.ble_decode import BleFault, MopekaDecoder, RuuviDecoder, VictronDecoder, level_of
 from gateway.sources.ble_source import BleDevices
 from gateway.sources.registry import DeviceConfig, SourceContext
 from gateway.transports.ble_advert import Advert
@@ -197,3 +197,14 @@ async def test_no_bluetooth_adapter_is_one_line_in_health_and_the_log(caplog: py
             await live.stop()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "no Bluetooth" in warnings[0].getMessage() and not warnings[0].exc_info
+
+
+def test_the_published_ruuvi_format_5_sample() -> None:
+    # Ruuvi's data format 5 test vector: 24.3 °C, 53.49 %, 1000.44 hPa, battery 2.977 V
+    data = bytes.fromhex("0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F")
+    values = RuuviDecoder().decode(Advert(0, "CB:B8:33:4C:88:4F", -70, "", {0x0499: data}))
+    assert values["/Temperature"] == 24.3 and values["/Humidity"] == 53.49 and values["/Pressure"] == 1000.44
+    assert values["/BatteryVoltage"] == pytest.approx(2.977)
+    with pytest.raises(BleFault) as info:
+        RuuviDecoder().decode(Advert(0, "CB:B8:33:4C:88:4F", -70, "", {0x0499: data[:10]}))
+    assert info.value.reason == "corrupt"  # a truncated payload
