@@ -81,12 +81,14 @@ class Scanner:
 
         delay = 2.0
         while True:
+            heard_before = self.adverts
             try:
                 await scan(adapter, self.deliver, self._up)
             except OSError as exc:  # no adapter, BlueZ not running, no permission: one line per outage
                 if self.problem != str(exc):
                     log.warning("%s (retrying)", exc)  # "no Bluetooth...: why"
                 self.problem = str(exc)
+            delay = 2.0 if self.adverts > heard_before else delay  # it worked for a while: retry soon
             await asyncio.sleep(delay)
             delay = min(2 * delay, 60.0)
 
