@@ -9,9 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from gateway.sources import fronius, meter, simulated, sma, sunspec
+from gateway.sources import ble_drivers, fronius, meter, simulated, sma, sunspec
 from gateway.sources.registry import DriverSpec
 
 DRIVERS: Final[Mapping[str, DriverSpec]] = {
-    spec.name: spec for spec in (simulated.SPEC, sunspec.SPEC, meter.SPEC, fronius.SPEC, sma.SPEC)
+    spec.name: spec
+    for spec in (
+        simulated.SPEC,
+        sunspec.SPEC,
+        meter.SPEC,
+        fronius.SPEC,
+        sma.SPEC,
+        ble_drivers.VICTRON_SPEC,
+        ble_drivers.MOPEKA_SPEC,
+        ble_drivers.RUUVI_SPEC,
+    )
 }

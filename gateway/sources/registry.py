@@ -56,6 +56,7 @@ class SourceContext:
 
     cmap: CompiledMap
     endpoints: Endpoints = field(default_factory=Endpoints)  # addresses of [[simulator]]s by name
+    shared: dict[str, object] = field(default_factory=dict)  # what drivers share (the BLE scanners)
 
 
 Builder = Callable[[Store, Sequence[DeviceConfig], SourceContext], Component]
