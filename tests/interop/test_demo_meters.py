@@ -55,7 +55,9 @@ def test_the_banner_scan_command_finds_the_simulators_and_its_output_runs(demo: 
     found = sorted((d["driver"], d["instance"], d.get("role", "pvinverter"), d.get("position")) for d in devices)
     assert found == [
         ("fronius", 35, "pvinverter", "ac-out"),
-        ("fronius", 40, "acload", None),  # the datamanager's Smart Meter: new, a free instance, not a 2nd grid
+        # the datamanager's Smart Meter: new, so the lowest free instance (40-42 are the demo's
+        # NMEA 2000 senders), not a second grid meter
+        ("fronius", 43, "acload", None),
         ("meter", 34, "grid", None),
         ("sunspec", 32, "pvinverter", "ac-in-1"),
         ("sunspec", 33, "pvinverter", "ac-out"),

@@ -33,7 +33,13 @@ def test_healthz_is_ok_with_every_part_named(demo: DemoProcess) -> None:
     assert status == 200, body
     health = json.loads(body)
     assert health["status"] == "ok" and health["problems"] == []
-    assert health["checks"] == {"store": "ok", "modbus": "ok", "SimulatedSource": "ok"}
+    assert health["checks"] == {
+        "store": "ok",
+        "modbus": "ok",
+        "SimulatedSource": "ok",
+        "bluetooth": "ok",  # the demo's replayed SmartShunt and Mopeka tank
+        "nmea 2000 in": "ok",  # its replayed tank senders and thermometer
+    }
 
 
 def test_modbus_request_counter_grows_by_exactly_the_requests_sent(demo: DemoProcess) -> None:
