@@ -101,6 +101,13 @@ COMMON_KEYS: Final[Mapping[str, Key]] = {
 }
 
 
+# Serial drivers (VE.Direct; Modbus RTU later) name their device path ``port`` too, as users
+# write it: one key for all of them, distinct from the TCP port of the network drivers.
+SERIAL_PORT: Final = Key(
+    "port", None, text, "serial device: /dev/serial/by-id/... (stable across re-plugs), /dev/ttyUSB0, a pty", True
+)
+
+
 def common_default(name: str, default: Any) -> Key:
     """A common key with this driver's own default (e.g. port 80 for HTTP): same name, check
     and meaning, documented with its default in the driver's table."""
