@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from gateway.sources import fronius, meter, simulated, sma, sunspec, vedirect_port
+from gateway.sources import canbms, fronius, meter, simulated, sma, sunspec, vedirect_port
 from gateway.sources.registry import DriverSpec
 
 DRIVERS: Final[Mapping[str, DriverSpec]] = {
-    spec.name: spec for spec in (simulated.SPEC, sunspec.SPEC, meter.SPEC, fronius.SPEC, sma.SPEC, vedirect_port.SPEC)
+    spec.name: spec
+    for spec in (simulated.SPEC, sunspec.SPEC, meter.SPEC, fronius.SPEC, sma.SPEC, vedirect_port.SPEC, canbms.SPEC)
 }

@@ -114,15 +114,15 @@ def test_same_instance_in_another_service_is_fine() -> None:
         ({"device": [5]}, "device[0]: expected a table"),
         (
             {"device": [{"instance": 1}]},
-            "device[0].driver: missing (known: simulated, sunspec, meter, fronius, sma, vedirect)",
+            "device[0].driver: missing (known: simulated, sunspec, meter, fronius, sma, vedirect, canbms)",
         ),
         (
             {"device": [{"driver": "sma-speedwire", "instance": 20}]},
-            "device[0].driver: unknown driver 'sma-speedwire' (known: simulated, sunspec, meter, fronius, sma, vedirect)",
+            "device[0].driver: unknown driver 'sma-speedwire' (known: simulated, sunspec, meter, fronius, sma, vedirect, canbms)",
         ),
         (
             {"device": [{"driver": 7, "instance": 20}]},
-            "device[0].driver: unknown driver 7 (known: simulated, sunspec, meter, fronius, sma, vedirect)",
+            "device[0].driver: unknown driver 7 (known: simulated, sunspec, meter, fronius, sma, vedirect, canbms)",
         ),
         ({"device": [{"driver": "sunspec", "instance": 20}]}, "device[0].host: missing (address of the device)"),
         (

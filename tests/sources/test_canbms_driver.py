@@ -1,0 +1,72 @@
+"""The ``canbms`` driver on python-can's virtual bus, fed by the BMS simulator: the battery's
+values equal the frames sent, 0 A limits are limits, short frames and unknown ids are counted,
+and silence gives /Connected 0 within 5 s with recovery by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.core.store import Store
+from gateway.sim.canbms_sim import CanBmsSim
+from gateway.sources.canbms import CanBms
+from gateway.sources.registry import DeviceConfig
+from gateway.transports.can_raw import RawFrame, parse_raw_bus
+from registers.canbms_frames import decode_frame, encode_frames
+from tests.sources.test_vedirect_driver import until
+
+
+def test_frames_round_trip_and_short_frames_are_cut() -> None:
+    values = {"/Info/MaxChargeVoltage": 53.2, "/Info/MaxChargeCurrent": 0.0, "/Dc/0/Current": -12.5}
+    frames = encode_frames(values, {"/Alarms/HighVoltage": 2, "/Alarms/CellImbalance": 1}, "BYD")
+    got, short = decode_frame(0x351, frames[0x351])
+    assert got["/Info/MaxChargeVoltage"] == pytest.approx(53.2) and got["/Info/MaxChargeCurrent"] == 0 and not short
+    alarms, _ = decode_frame(0x35A, frames[0x35A])
+    assert (
+        alarms["/Alarms/HighVoltage"] == 2
+        and alarms["/Alarms/CellImbalance"] == 1
+        and alarms["/Alarms/LowVoltage"] == 0
+    )
+    assert decode_frame(0x35E, frames[0x35E])[0] == {"/ProductName": "BYD"}
+    cut, short = decode_frame(0x356, frames[0x356][:3])
+    assert cut == {"/Dc/0/Voltage": 0.0} and short == 2
+
+
+async def test_bms_on_a_virtual_bus(tmp_path: Path) -> None:
+    channel = f"bms-{time.monotonic_ns()}"
+    control = tmp_path / "bms.unplug"
+    sim = CanBmsSim(f"virtual:{channel}", interval_s=0.3, control=control)
+    sim.limits["/Info/MaxChargeCurrent"] = 0.0  # a full battery: no charging, honoured
+    store = Store()
+    bms = CanBms(store, DeviceConfig(0, "canbms", 512, "House", {"interface": f"virtual:{channel}"}), silence_s=2.0)
+    await sim.start()
+    await bms.start()
+    noise = parse_raw_bus("test", f"virtual:{channel}")
+    await noise.open()
+    try:
+        await until(lambda: store.get("battery", 512, "/Connected") == 1, 3)
+        await asyncio.sleep(0.7)
+        dev = store.device("battery", 512)
+        assert dev is not None
+        for path, value in sim.sent.items():
+            assert dev.get(path) == pytest.approx(value, abs=0.011), path
+        assert dev.get("/Info/MaxChargeCurrent") == 0 and dev.get("/ProductName") == "PYLON"
+        assert dev.get("/Io/AllowToCharge") == 1 and dev.get("/Alarms/HighVoltage") == 0
+
+        noise.send(RawFrame(0, 0x356, False, b"\x01"))  # short DLC
+        noise.send(RawFrame(0, 0x123, False, b"\x00"))  # an id no BMS sends
+        await until(lambda: bms.short >= 3 and bms.unknown >= 1, 2)
+
+        control.touch()  # the BMS cable is pulled
+        pulled = time.monotonic()
+        await until(lambda: store.get("battery", 512, "/Connected") == 0, 5)
+        assert time.monotonic() - pulled <= 3.5 and dev.get("/Soc") is None
+        control.unlink()
+        await until(lambda: store.get("battery", 512, "/Connected") == 1, 3)
+    finally:
+        await noise.close()
+        await bms.stop()
+        await sim.stop()
