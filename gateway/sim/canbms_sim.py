@@ -13,21 +13,34 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.core.components import cancel_and_wait
-from gateway.transports.can_raw import RawBus, RawFrame, parse_raw_bus
 from registers.canbms_frames import encode_frames
+
+if TYPE_CHECKING:
+    from gateway.transports.can_raw import RawBus
 
 
 class CanBmsSim:
     def __init__(
-        self, interface: str, name: str = "PYLON", interval_s: float = 1.0, control: Path | None = None
+        self,
+        interface: str,
+        name: str = "PYLON",
+        interval_s: float = 1.0,
+        control: Path | None = None,
+        source: Callable[[], Mapping[str, float]] | None = None,
     ) -> None:
+        """``source``: the battery's values instead of the built-in curves (the demo's plant)."""
+        from gateway.transports.can_raw import parse_raw_bus  # python-can: only when a BMS is simulated
+
         self.bus: RawBus = parse_raw_bus("simulator interface", interface)
         self.name = name
         self.interval_s = interval_s
         self.control = control
+        self.source = source
         self.silent = False
         self.limits = {"/Info/MaxChargeVoltage": 53.2, "/Info/MaxChargeCurrent": 50.0}
         self.limits |= {"/Info/MaxDischargeCurrent": 100.0, "/Info/BatteryLowVoltage": 44.8}
@@ -42,6 +55,8 @@ class CanBmsSim:
         return (self.bus.label, 0)
 
     def values(self) -> dict[str, float]:
+        if self.source is not None:
+            return {**self.limits, **self.source()}
         t = time.monotonic() - self._started
         amps = round(-8.0 + 6.0 * math.sin(t / 120.0), 1)
         return {
@@ -58,6 +73,8 @@ class CanBmsSim:
         }
 
     def send_once(self) -> None:
+        from gateway.transports.can_raw import RawFrame
+
         values = self.values()
         for can_id, data in encode_frames(values, self.alarms, self.name).items():
             self.bus.send(RawFrame(time.time(), can_id, False, data))

@@ -111,13 +111,23 @@ PRODUCTS: Final[dict[str, Callable[[float, str], list[Fields]]]] = {"mppt": _mpp
 class VeDirectSim:
     """One simulated VE.Direct device on a pty (see the module doc)."""
 
-    def __init__(self, product: str, link: Path | None = None, interval_s: float = 1.0, serial: str = "HQ2132QY2KR"):
-        if product not in PRODUCTS:
+    def __init__(
+        self,
+        product: str,
+        link: Path | None = None,
+        interval_s: float = 1.0,
+        serial: str = "HQ2132QY2KR",
+        source: Callable[[], list[Fields]] | None = None,
+    ):
+        """``source``: the blocks to send instead of the product's own curves (the demo's
+        plant computes them; ``product`` then only names the device)."""
+        if source is None and product not in PRODUCTS:
             raise ValueError(f"unknown VE.Direct product {product!r} (known: {', '.join(PRODUCTS)})")
         self.product = product
         self.link = link
         self.interval_s = interval_s
         self.serial = serial
+        self.source = source
         self.silent = False
         self.corrupt = 0
         self.sent: list[Fields] = []  # every block written, newest last (bounded)
@@ -177,6 +187,8 @@ class VeDirectSim:
         self.unplug()
 
     def blocks(self) -> list[Fields]:
+        if self.source is not None:
+            return self.source()
         return PRODUCTS[self.product](time.monotonic() - self._started, self.serial)
 
     def write_raw(self, data: bytes) -> bool:
@@ -198,7 +210,7 @@ class VeDirectSim:
                     self.sent.append(fields)
                     del self.sent[:-8]
                     self.blocks_sent += 1
-        if self.product == "mppt" and self.blocks_sent % 5 == 1:  # an async HEX frame now and then
+        if self.blocks_sent % 5 == 1:  # an async HEX frame now and then
             self.write_raw(hex_command(0xA, bytes([0xBB, 0xED, 0x00, 0x2C, 0x0E])))
 
     async def _run(self) -> None:

@@ -22,7 +22,7 @@ from gateway.core.components import StartupError, cancel_and_wait
 from gateway.core.keys import Key, text
 from gateway.core.loglimit import Throttle
 from gateway.core.store import Device, Store, WriteRejected
-from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext
+from gateway.sources.registry import LINK, DeviceConfig, DriverSpec, SourceContext, port_or_link
 from registers.canbms_frames import KEEPALIVE_ID, KNOWN_IDS, decode_frame
 from registers.values import Scalar
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SILENCE_S: Final = 5.0
+SILENCE_S: Final = 4.5  # a BMS sends every second; pulled at any moment, 0A comes within 3.5-5 s
 KEEPALIVE_S: Final = 1.0
 BITRATE: Final = 500_000
 
@@ -43,7 +43,7 @@ class CanBms:
         self.store = store
         self.config = config
         self.silence_s = silence_s
-        self.interface = str(config.option("interface"))
+        self.interface = str(config.options.get("interface") or "")
         self.connected = False
         self.frames = 0
         self.short = 0
@@ -58,9 +58,11 @@ class CanBms:
     def name(self) -> str:
         return f"canbms {self.interface}"
 
-    async def start(self) -> None:
+    async def start(self, interface: str | None = None) -> None:
+        """Open the bus (``interface``: where the config's ``link`` resolved to) and read it."""
         from gateway.transports.can_raw import parse_raw_bus  # python-can: only when configured
 
+        self.interface = interface or self.interface
         try:
             self._bus = parse_raw_bus(f"{self.config.where}.interface", self.interface, BITRATE)
             await self._bus.open()
@@ -141,11 +143,13 @@ class CanBms:
 
 class CanBmsGroup:
     def __init__(self, store: Store, devices: Sequence[DeviceConfig], context: SourceContext) -> None:
+        self.context = context
         self.bms = [CanBms(store, d) for d in devices]
 
     async def start(self) -> None:
         for b in self.bms:
-            await b.start()
+            link = b.config.options.get("link")
+            await b.start(self.context.endpoints.address(str(link))[0] if link else None)
 
     async def stop(self) -> None:
         for b in reversed(self.bms):
@@ -161,9 +165,10 @@ SPEC: Final = DriverSpec(
             None,
             text,
             "the bus: socketcan:can0, virtual:NAME (python-can, one process) or candump-replay:FILE",
-            required=True,
         ),
+        LINK,
     ),
     service=lambda d: "battery",
     build=CanBmsGroup,
+    rules=port_or_link("interface"),
 )

@@ -104,8 +104,21 @@ COMMON_KEYS: Final[Mapping[str, Key]] = {
 # Serial drivers (VE.Direct; Modbus RTU later) name their device path ``port`` too, as users
 # write it: one key for all of them, distinct from the TCP port of the network drivers.
 SERIAL_PORT: Final = Key(
-    "port", None, text, "serial device: /dev/serial/by-id/... (stable across re-plugs), /dev/ttyUSB0, a pty", True
+    "port", None, text, "serial device: /dev/serial/by-id/... (stable across re-plugs), /dev/ttyUSB0, a pty"
 )
+# Instead of a port or bus: the ``via`` name of a simulated device (the demo's VE.Direct and CAN links).
+LINK: Final = Key("link", None, text, "instead of port/interface: a simulated device's via name (the demo)")
+
+
+def port_or_link(name: str) -> Callable[[Sequence[DeviceConfig]], None]:
+    """A driver's rule: each device names its ``name`` (port, interface) or a ``link``."""
+
+    def check(devices: Sequence[DeviceConfig]) -> None:
+        for d in devices:
+            if d.options.get(name) is None and d.options.get("link") is None:
+                raise ConfigError(f"{d.where}.{name}: missing (or link = a simulated device's via name)")
+
+    return check
 
 
 def common_default(name: str, default: Any) -> Key:

@@ -25,7 +25,7 @@ from gateway.core.components import cancel_and_wait
 from gateway.core.keys import ConfigError
 from gateway.core.loglimit import Throttle
 from gateway.core.store import Device, Store, WriteRejected
-from gateway.sources.registry import SERIAL_PORT, DeviceConfig, DriverSpec, SourceContext
+from gateway.sources.registry import LINK, SERIAL_PORT, DeviceConfig, DriverSpec, SourceContext, port_or_link
 from gateway.transports.serial import SerialReader, SerialSettings
 from registers.values import Scalar
 from registers.vedirect import TextFramer, VeDirectMap, VeProduct, parse_pid, vedirect_map
@@ -45,7 +45,7 @@ class VeDirectPort:
         self.config = config
         self.vmap = vmap
         self.silence_s = silence_s
-        self.path = str(config.option("port"))
+        self.path = str(config.options.get("port") or "")
         self.framer = TextFramer()
         self.reader = SerialReader(self.path, SerialSettings(baud=19200), self._data)
         self.product: VeProduct | None = None
@@ -62,7 +62,10 @@ class VeDirectPort:
     def name(self) -> str:
         return f"vedirect {self.path}"
 
-    def start(self) -> None:
+    def start(self, path: str | None = None) -> None:
+        """Open the port (``path``: where the config's ``link`` resolved to) and read it."""
+        if path:
+            self.path = self.reader.path = path
         self.reader.start()
         self._task = asyncio.create_task(self._watch(), name=f"watch {self.name}")
 
@@ -186,11 +189,12 @@ class VeDirectPorts:
 
     def __init__(self, store: Store, devices: Sequence[DeviceConfig], context: SourceContext) -> None:
         vmap = vedirect_map(context.cmap)
+        self.context = context
         self.ports = [VeDirectPort(store, d, vmap) for d in devices]
 
     async def start(self) -> None:
         for port in self.ports:
-            port.start()
+            port.start(_path(port.config, self.context))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(IDENTIFY_S):
                 await asyncio.gather(*(p.identified.wait() for p in self.ports))
@@ -203,9 +207,17 @@ class VeDirectPorts:
             await port.stop()
 
 
+def _path(d: DeviceConfig, context: SourceContext) -> str:
+    link = d.options.get("link")
+    return context.endpoints.address(str(link))[0] if link else str(d.option("port"))
+
+
 def one_per_port(devices: Sequence[DeviceConfig]) -> None:
+    port_or_link("port")(devices)
     seen: dict[str, DeviceConfig] = {}
     for d in devices:
+        if d.options.get("port") is None:
+            continue
         first = seen.setdefault(str(d.option("port")), d)
         if first is not d:
             raise ConfigError(f"{d.where}.port: {d.option('port')} is already {first.where}'s (one device per port)")
@@ -214,7 +226,7 @@ def one_per_port(devices: Sequence[DeviceConfig]) -> None:
 SPEC: Final = DriverSpec(
     name="vedirect",
     doc="a Victron device on a VE.Direct port (MPPT, BMV, SmartShunt); the product id picks its service",
-    keys=(SERIAL_PORT,),
+    keys=(SERIAL_PORT, LINK),
     service=lambda d: "vedirect",  # known from the product id at run time; instances unique among VE.Direct ports
     build=VeDirectPorts,
     rules=one_per_port,

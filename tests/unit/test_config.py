@@ -154,7 +154,7 @@ def test_same_instance_in_another_service_is_fine() -> None:
         ),
         (  # a common key of real drivers is still not a key of this one
             {"device": [SIM_TANK, SIM_TANK | {"instance": 21}, {**SIM_TANK, "instance": 22, "host": "10.0.0.9"}]},
-            "device[2].host: not a key of driver 'simulated' (its keys: driver, instance, name, service)",
+            "device[2].host: not a key of driver 'simulated' (its keys: driver, instance, name, service, via)",
         ),
         (  # the old name of `service`
             {"device": [{"driver": "simulated", "kind": "battery", "instance": 5}]},
@@ -211,18 +211,26 @@ def test_demo_toml_loads_and_lays_out_the_demo_installation() -> None:
     assert cfg.modbus.listen == ("127.0.0.1", 5020) and cfg.modbus.writes is True
     assert cfg.modbus.invalid == "zero"
     assert cfg.http is not None and cfg.http.listen == ("127.0.0.1", 8088)
-    assert {d.driver for d in cfg.devices} == {"simulated", "sunspec", "meter", "fronius"}
+    assert {d.driver for d in cfg.devices} == {"simulated", "sunspec", "meter", "fronius", "vedirect", "canbms"}
     simulated = [d for d in cfg.devices if d.driver == "simulated"]
     assert tuple((d.option("service"), d.instance, d.name) for d in simulated) == DEFAULT_LAYOUT
     pv = {
         d.instance: (d.option("simulator"), d.options.get("role", "pvinverter"), d.option("position"))
         for d in cfg.devices[len(simulated) :]
+        if d.driver in ("sunspec", "meter", "fronius")
     }
     assert pv == {
         32: ("fronius", "pvinverter", "ac-in-1"),
         33: ("solaredge", "pvinverter", "ac-out"),
         34: ("em24", "grid", "ac-in-1"),  # a Carlo Gavazzi EM24 (driver meter) measures the site
         35: ("fronius-http", "pvinverter", "ac-out"),  # a Fronius over the Solar API (driver fronius)
+    }
+    native = {d.instance: (d.driver, d.option("link")) for d in cfg.devices if d.driver in ("vedirect", "canbms")}
+    assert native == {
+        278: ("vedirect", "mppt-roof"),  # the plant's MPPTs and bank, over VE.Direct ptys and a CAN bus
+        279: ("vedirect", "mppt-bimini"),
+        277: ("vedirect", "house-shunt"),
+        512: ("canbms", "house-bms"),
     }
     assert {s.name: s.kind for s in cfg.simulators} == {
         "fronius": "fronius",
