@@ -70,3 +70,32 @@ async def test_bms_on_a_virtual_bus(tmp_path: Path) -> None:
         await noise.close()
         await bms.stop()
         await sim.stop()
+
+
+async def test_a_candump_recording_replays_into_the_battery(tmp_path: Path) -> None:
+    """``interface = "candump-replay:FILE"``: a recorded bus (candump -L lines, with a short
+    frame, an unknown id and a garbage line in it) gives the battery its values, then silence."""
+    from gateway.transports.can_raw import format_candump_line
+
+    values = {"/Info/MaxChargeVoltage": 56.8, "/Info/MaxChargeCurrent": 0.0, "/Info/MaxDischargeCurrent": 75.0}
+    values |= {"/Soc": 64, "/Soh": 97, "/Dc/0/Voltage": 52.31, "/Dc/0/Current": -14.2, "/Dc/0/Temperature": 18.5}
+    lines = []
+    for i, (can_id, data) in enumerate(encode_frames(values, {"/Alarms/LowTemperature": 1}, "BYD").items()):
+        lines.append(format_candump_line(RawFrame(1_700_000_000 + i * 0.01, can_id, False, data)))
+    lines += ["(1700000000.200000) can0 356#01", "(1700000000.210000) can0 18EEFF00#0011", "not a candump line"]
+    recording = tmp_path / "bms.log"
+    recording.write_text("\n".join(lines) + "\n", encoding="ascii")
+    store = Store()
+    bms = CanBms(store, DeviceConfig(0, "canbms", 512, None, {"interface": f"candump-replay:{recording}"}), 1.0)
+    await bms.start()
+    try:
+        await until(lambda: bms.frames >= 8 and bms.unknown >= 1, 3)  # 7 frames and a short one
+        dev = store.device("battery", 512)
+        assert dev is not None
+        for path, value in values.items():
+            assert dev.get(path) == pytest.approx(value, abs=1e-6), path
+        assert dev.get("/Alarms/LowTemperature") == 1 and dev.get("/ProductName") == "BYD" and bms.short >= 2
+        await until(lambda: dev.get("/Connected") == 0, 3)  # the recording has ended: silence
+        assert dev.get("/Soc") is None
+    finally:
+        await bms.stop()
