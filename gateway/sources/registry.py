@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Final
 
 from gateway.core.components import Component
@@ -56,6 +57,7 @@ class SourceContext:
 
     cmap: CompiledMap
     endpoints: Endpoints = field(default_factory=Endpoints)  # addresses of [[simulator]]s by name
+    state_dir: Path | None = None  # where drivers keep what must survive a restart (assigned instances)
 
 
 Builder = Callable[[Store, Sequence[DeviceConfig], SourceContext], Component]
@@ -73,9 +75,15 @@ class DriverSpec:
     service: Callable[[DeviceConfig], str]  # the service type a device appears as
     build: Builder  # one component for all this driver's devices
     rules: Callable[[Sequence[DeviceConfig]], None] = _no_rules  # checks across its devices (ConfigError)
+    # The driver gives a device without ``instance`` one of its own, kept in the state_dir
+    # (a GX numbers VE.Direct devices by port); such a DeviceConfig has instance -1.
+    auto_instance: bool = False
 
     @property
     def all_keys(self) -> tuple[Key, ...]:
+        if self.auto_instance:
+            optional = replace(BASE_KEYS[1], required=False, doc=BASE_KEYS[1].doc + "; without it, one kept per port")
+            return (BASE_KEYS[0], optional, *BASE_KEYS[2:], *self.keys)
         return (*BASE_KEYS, *self.keys)
 
 
@@ -144,6 +152,8 @@ def parse_devices(raw: Any, drivers: Mapping[str, DriverSpec]) -> tuple[DeviceCo
     devices = tuple(_parse_device(i, table, drivers) for i, table in enumerate(raw))
     seen: dict[tuple[str, int], DeviceConfig] = {}
     for d in devices:
+        if d.instance < 0:
+            continue  # the driver assigns it (auto_instance)
         service = drivers[d.driver].service(d)
         first = seen.setdefault((service, d.instance), d)
         if first is not d:
@@ -178,6 +188,8 @@ def _parse_device(index: int, table: Any, drivers: Mapping[str, DriverSpec]) -> 
                 raise ConfigError(f"{where}.{key.name}: missing ({key.doc})")
             values[key.name] = key.default
     base = {k.name: values.pop(k.name) for k in BASE_KEYS}
+    if base["instance"] is None:
+        base["instance"] = -1
     return DeviceConfig(index=index, options=values, **base)
 
 

@@ -26,6 +26,7 @@ from gateway.core.keys import ConfigError
 from gateway.core.loglimit import Throttle
 from gateway.core.store import Device, Store, WriteRejected
 from gateway.sources.registry import LINK, SERIAL_PORT, DeviceConfig, DriverSpec, SourceContext, port_or_link
+from gateway.sources.vedirect_instances import assign
 from gateway.transports.serial import SerialReader, SerialSettings
 from registers.values import Scalar
 from registers.vedirect import TextFramer, VeDirectMap, VeProduct, parse_pid, vedirect_map
@@ -46,6 +47,7 @@ class VeDirectPort:
         self.vmap = vmap
         self.silence_s = silence_s
         self.path = str(config.options.get("port") or "")
+        self.instance = config.instance  # -1 until assigned (a port without ``instance``)
         self.framer = TextFramer()
         self.reader = SerialReader(self.path, SerialSettings(baud=19200), self._data)
         self.product: VeProduct | None = None
@@ -75,7 +77,7 @@ class VeDirectPort:
             self._task = None
         await self.reader.stop()
         if self.product is not None:
-            self.store.remove_device(self.product.service, self.config.instance)
+            self.store.remove_device(self.product.service, self.instance)
 
     # --- bytes in ------------------------------------------------------------------------
     def _data(self, data: bytes) -> None:
@@ -117,10 +119,10 @@ class VeDirectPort:
         self._published.update(values)
         values["/Connected"] = 1
         self._last_block = asyncio.get_running_loop().time()
-        self.store.publish(self.product.service, self.config.instance, values)
+        self.store.publish(self.product.service, self.instance, values)
         if not self.connected:
             self.connected = True
-            log.info("%s: %s, %s %d", self.name, self.product.name, self.product.service, self.config.instance)
+            log.info("%s: %s, %s %d", self.name, self.product.name, self.product.service, self.instance)
         self.identified.set()
 
     def _identity(self, block: Mapping[str, str]) -> dict[str, Scalar]:
@@ -133,7 +135,7 @@ class VeDirectPort:
 
     def _adopt(self, product: VeProduct) -> bool:
         """First sight of the product (or another one on this port): its Store device."""
-        instance = self.config.instance
+        instance = self.instance
         if self.product is not None:
             self.store.remove_device(self.product.service, instance)
             self._published.clear()
@@ -173,7 +175,7 @@ class VeDirectPort:
         assert self.product is not None
         values: dict[str, Scalar] = dict.fromkeys(self._published)
         values["/Connected"] = 0
-        self.store.publish(self.product.service, self.config.instance, values)
+        self.store.publish(self.product.service, self.instance, values)
         log.warning("%s: disconnected (%s)", self.name, why)
 
     # --- Owner ---------------------------------------------------------------------------
@@ -193,8 +195,15 @@ class VeDirectPorts:
         self.ports = [VeDirectPort(store, d, vmap) for d in devices]
 
     async def start(self) -> None:
+        paths = {port: _path(port.config, self.context) for port in self.ports}
+        unnumbered = [p for p in self.ports if p.instance < 0]
+        if unnumbered:
+            taken = [p.instance for p in self.ports if p.instance >= 0]
+            book = assign(self.context.state_dir, [paths[p] for p in unnumbered], taken)
+            for p in unnumbered:
+                p.instance = book[paths[p]]
         for port in self.ports:
-            port.start(_path(port.config, self.context))
+            port.start(paths[port])
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(IDENTIFY_S):
                 await asyncio.gather(*(p.identified.wait() for p in self.ports))
@@ -230,4 +239,5 @@ SPEC: Final = DriverSpec(
     service=lambda d: "vedirect",  # known from the product id at run time; instances unique among VE.Direct ports
     build=VeDirectPorts,
     rules=one_per_port,
+    auto_instance=True,
 )

@@ -156,3 +156,32 @@ def test_gateway_run_publishes_exactly_a_captures_values(
                     time.sleep(0.5)
             finally:
                 client.close()
+
+
+async def test_ports_without_instance_get_one_kept_across_restarts(tmp_path: Path) -> None:
+    """A GX numbers VE.Direct devices by port: 288 (unit id 239), 289 ... kept by port path."""
+    from gateway.sources.registry import SourceContext
+    from gateway.sources.vedirect_port import VeDirectPorts
+
+    sims = [VeDirectSim("mppt", link=tmp_path / f"usb-VE_Direct_{i}-if00", interval_s=0.3) for i in range(2)]
+    for sim in sims:
+        await sim.start()
+    raw = [{"driver": "vedirect", "port": sim.path} for sim in sims]
+    context = SourceContext(CMAP, state_dir=tmp_path)
+    try:
+        for run, order in enumerate((raw, raw[::-1])):  # the second start lists the ports the other way round
+            devices = parse_devices(order, DRIVERS)
+            assert [d.instance for d in devices] == [-1, -1]
+            store = Store()
+            ports = VeDirectPorts(store, devices, context)
+            await ports.start()
+            try:
+                assert {p.path: p.instance for p in ports.ports} == {sims[0].path: 288, sims[1].path: 289}, run
+                assert store.get("solarcharger", 288, "/Connected") == 1
+                assert CMAP.modbus.unit_for_instance(288) == 239
+            finally:
+                await ports.stop()
+    finally:
+        for sim in sims:
+            await sim.stop()
+    assert (tmp_path / "vedirect.json").is_file()
