@@ -63,7 +63,7 @@ def register(add: AddCommand) -> None:
   gx-gateway simulate canbms --interface socketcan:vcan0""",
     )
     p.add_argument("kind", choices=[*sorted(PROFILES), *NATIVE], help="which device")
-    p.add_argument("--product", default="mppt", help="vedirect: mppt or smartshunt (default mppt)")
+    p.add_argument("--product", default="mppt", help="vedirect: mppt, smartshunt or phoenix (default mppt)")
     p.add_argument("--link", help="vedirect: a symlink to the pty, kept across unplug/plug (like /dev/serial/by-id)")
     p.add_argument("--interface", default="socketcan:vcan0", help="canbms: the bus (default socketcan:vcan0)")
     p.add_argument("--name", default="PYLON", help="canbms: the manufacturer name it sends (default PYLON)")

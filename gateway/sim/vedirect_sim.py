@@ -1,4 +1,6 @@
-"""VE.Direct device simulators: the real text protocol on a pty, as a VE.Direct-USB cable shows it.
+"""VE.Direct device simulators (MPPT, SmartShunt, Phoenix inverter): the real text protocol on a pty.
+
+What a VE.Direct-USB cable shows a reader.
 
 A ``VeDirectSim`` writes one checksummed block a second (a battery monitor alternates its main
 block and its history block, as a BMV does) to the master side of a pty; a reader opens the
@@ -105,7 +107,30 @@ def _shunt(t: float, serial: str) -> list[Fields]:
     return [main, history]
 
 
-PRODUCTS: Final[dict[str, Callable[[float, str], list[Fields]]]] = {"mppt": _mppt, "smartshunt": _shunt}
+def _phoenix(t: float, serial: str) -> list[Fields]:
+    amps = 2.0 + 1.5 * math.sin(t / 45.0)  # AC load on the output
+    return [
+        {
+            "PID": "0xA2A2",
+            "FW": "0113",
+            "SER#": serial,
+            "MODE": "2",
+            "CS": "9",
+            "AR": "0",
+            "WARN": "0",
+            "V": str(round((25.4 - amps * 0.1) * 1000)),
+            "AC_OUT_V": "23002",
+            "AC_OUT_I": str(round(amps * 10)),
+            "AC_OUT_S": str(round(230 * amps)),
+        }
+    ]
+
+
+PRODUCTS: Final[dict[str, Callable[[float, str], list[Fields]]]] = {
+    "mppt": _mppt,
+    "smartshunt": _shunt,
+    "phoenix": _phoenix,
+}
 
 
 class VeDirectSim:

@@ -96,6 +96,21 @@ async def test_bad_checksums_and_silence_are_counted_and_recovered(tmp_path: Pat
         await sim.stop()
 
 
+async def test_a_simulated_phoenix_is_an_inverter() -> None:
+    store = Store()
+    sim = VeDirectSim("phoenix", interval_s=0.3)
+    await sim.start()
+    port = VeDirectPort(store, device(sim.path, 277), VMAP)
+    port.start()
+    try:
+        await until(lambda: store.get("inverter", 277, "/Connected") == 1, 5)
+        assert store.get("inverter", 277, "/Ac/Out/L1/V") == pytest.approx(230.02)
+        assert store.get("inverter", 277, "/State") == 9 and store.get("inverter", 277, "/Mode") == 2
+    finally:
+        await port.stop()
+        await sim.stop()
+
+
 async def test_an_unknown_product_publishes_nothing() -> None:
     from registers.vedirect import block_bytes
 
@@ -123,7 +138,14 @@ def test_two_devices_on_one_port_is_a_config_error() -> None:
         parse_devices(raw, DRIVERS)
 
 
-@pytest.mark.parametrize(("sample", "service", "instance", "unit"), [("smartsolar-75-15", "solarcharger", 279, 226)])
+@pytest.mark.parametrize(
+    ("sample", "service", "instance", "unit"),
+    [
+        ("smartsolar-75-15", "solarcharger", 279, 226),
+        ("smartshunt-500a", "battery", 278, 224),
+        ("phoenix-24-3000", "inverter", 277, 223),
+    ],
+)
 def test_gateway_run_publishes_exactly_a_captures_values(
     tmp_path: Path, sample: str, service: str, instance: int, unit: int
 ) -> None:

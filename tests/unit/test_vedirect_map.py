@@ -22,8 +22,15 @@ def test_products_and_services_are_packaged() -> None:
     assert VMAP.products[0xA053].service == "solarcharger"
     assert VMAP.products[0xA389].name == "SmartShunt 500A/50mV"
     assert VMAP.products[0x0203].service == "battery"
-    assert {"solarcharger", "battery"} <= set(VMAP.fields)
-    assert set(VMAP.samples) >= {"smartsolar-75-15", "smartshunt-500a"}
+    assert VMAP.products[0xA2A2].name == "Phoenix Inverter 24V 3000VA 230V"
+    assert {"solarcharger", "battery", "inverter"} <= set(VMAP.fields)
+    assert set(VMAP.samples) >= {"smartsolar-75-15", "smartshunt-500a", "phoenix-24-3000"}
+
+
+def test_an_inverter_alarm_outranks_its_warning() -> None:
+    values, _ = VMAP.decode("inverter", {"AR": "256", "WARN": "257", "AC_OUT_V": "23002", "MODE": "5"})
+    assert values["/Alarms/Overload"] == 2 and values["/Alarms/LowVoltage"] == 1 and values["/Alarms/Ripple"] == 0
+    assert values["/Ac/Out/L1/V"] == pytest.approx(230.02) and values["/Mode"] == 5
 
 
 def test_scales_units_and_flags() -> None:
@@ -74,10 +81,11 @@ def test_broken_rows_are_file_line_rule_messages(tmp_path: Path) -> None:
         f.write("PID,/ErrorCode,number,1,,,,,\n")  # 19: identity label
         f.write("ZZ,/ErrorCode,flag,1,40,,,,\n")  # 20: bit
         f.write("WW,/MppOperationMode,number,1,,x,5,1,\n")  # 21: invalid and bounds
+    first = len((root / "vedirect" / "products.csv").read_text(encoding="utf-8").splitlines()) + 1
     with (root / "vedirect" / "products.csv").open("a", encoding="utf-8") as f:
-        f.write("0xA053,Twin,solarcharger\n")  # 65: pid twice
-        f.write("A054,No hex,solarcharger\n")  # 66
-        f.write("0xA999,Fridge,fridge\n")  # 67: unknown service
+        f.write("0xA053,Twin,solarcharger\n")  # first: pid twice
+        f.write("A054,No hex,solarcharger\n")  # first + 1
+        f.write("0xA999,Fridge,fridge\n")  # first + 2: unknown service
     (root / "vedirect" / "fridge.csv").write_text("label,path,kind,scale\n", encoding="utf-8")
     found = _problems(root)
     file = "mappings/vedirect/solarcharger.csv"
@@ -89,9 +97,9 @@ def test_broken_rows_are_file_line_rule_messages(tmp_path: Path) -> None:
         f"{file}:19: R72 label PID is the device's identity",
         f"{file}:20: R75 bit '40' must be 0..31",
         f"{file}:21: R76 invalid 'x' is not an integer",
-        "mappings/vedirect/products.csv:65: R70 pid 0xA053 is listed twice",
-        "mappings/vedirect/products.csv:66: R70 pid 'A054' is not 0x hex",
-        "mappings/vedirect/products.csv:67: R70 service 'fridge' has no vedirect file",
+        f"mappings/vedirect/products.csv:{first}: R70 pid 0xA053 is listed twice",
+        f"mappings/vedirect/products.csv:{first + 1}: R70 pid 'A054' is not 0x hex",
+        f"mappings/vedirect/products.csv:{first + 2}: R70 service 'fridge' has no vedirect file",
         "mappings/vedirect/fridge.csv: R71 'fridge' is not a VE.Direct service",
     ):
         assert any(p.startswith(expected) for p in found), (expected, found)
