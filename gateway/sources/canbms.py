@@ -63,13 +63,17 @@ class CanBms:
         from gateway.transports.can_raw import parse_raw_bus  # python-can: only when configured
 
         self.interface = interface or self.interface
+        where = f"{self.config.where}.interface"
         try:
-            self._bus = parse_raw_bus(f"{self.config.where}.interface", self.interface, BITRATE)
+            self._bus = parse_raw_bus(where, self.interface, BITRATE)
+        except ValueError as e:
+            raise StartupError(str(e)) from None  # names the key already
+        try:
             await self._bus.open()
-        except (ValueError, OSError) as e:
-            raise StartupError(f"{self.config.where}: {e}") from None
+        except OSError as e:
+            raise StartupError(f"{where} {self.interface}: {e}") from None
         except Exception as e:  # python-can's CanError family: no such interface, no driver
-            raise StartupError(f"{self.config.where}.interface {self.interface}: {e}") from None
+            raise StartupError(f"{where} {self.interface}: {e}") from None
         values: dict[str, Scalar] = {"/Connected": 0, "/Mgmt/Connection": f"CAN-bus BMS {self.interface}"}
         self.store.add_device(
             "battery", self.config.instance, owner=self, values={**values, **self.config.config_values("battery")}
@@ -95,6 +99,10 @@ class CanBms:
             except EOFError:
                 log.info("%s: the replay has ended", self.name)
                 return
+            except Exception as e:  # python-can's CanError family (bus off, adapter gone): keep trying
+                self._throttle.log("bus", logging.WARNING, "%s: cannot read the bus: %s", self.name, e)
+                await asyncio.sleep(1.0)
+                continue
             if frame.extended or frame.can_id not in KNOWN_IDS:
                 self.unknown += 1
                 self._throttle.log(
@@ -147,9 +155,16 @@ class CanBmsGroup:
         self.bms = [CanBms(store, d) for d in devices]
 
     async def start(self) -> None:
-        for b in self.bms:
-            link = b.config.options.get("link")
-            await b.start(self.context.endpoints.address(str(link))[0] if link else None)
+        started: list[CanBms] = []
+        try:
+            for b in self.bms:
+                link = b.config.options.get("link")
+                await b.start(self.context.endpoints.address(str(link))[0] if link else None)
+                started.append(b)
+        except BaseException:
+            for b in reversed(started):  # a failed start leaves nothing running
+                await b.stop()
+            raise
 
     async def stop(self) -> None:
         for b in reversed(self.bms):

@@ -99,3 +99,13 @@ async def test_a_candump_recording_replays_into_the_battery(tmp_path: Path) -> N
         assert dev.get("/Soc") is None
     finally:
         await bms.stop()
+
+
+async def test_a_bad_interface_is_one_startup_line() -> None:
+    from gateway.core.components import StartupError
+
+    store = Store()
+    bms = CanBms(store, DeviceConfig(3, "canbms", 512, None, {"interface": "can0"}))
+    with pytest.raises(StartupError, match=r"^device\[3\]\.interface: expected socketcan:IFACE, virtual:NAME"):
+        await bms.start()
+    assert store.devices() == []
