@@ -130,6 +130,7 @@ class Gateway:
     sources: SourceContext = field(init=False)  # where each [[device]] is (simulators resolved once started)
     _stack: contextlib.AsyncExitStack | None = field(default=None, init=False)
     _starting: bool = field(default=False, init=False)
+    _serial: str | None = field(default=None, init=False)  # the identity's serial, read once for N2K
 
     def __post_init__(self) -> None:
         self.gate = WriteGate(self.store, self.cmap)
@@ -169,8 +170,10 @@ class Gateway:
         ]
         if m.tls is not None:
             parts.append(Frontend("Modbus/TCP Security", self.guards.tls_server, m.tls.listen))
-        if c.n2k is not None:
+        if c.n2k is not None and c.n2k.interface != "off":
             parts.append(self._n2k(c))
+        if c.n2k is not None and c.n2k.input:
+            parts.append(self._n2k_in(c))
         if c.mqtt is not None:  # aiomqtt (paho) loads only then
             from gateway.frontends.mqtt.component import MqttFrontend
 
@@ -214,8 +217,28 @@ class Gateway:
         assert c.n2k is not None
         n = c.n2k
         settings = N2kSettings(n.interface, n.unique_number_base or None, n.max_bus_load, n.stale_s)
-        serial = lambda: load_or_create_identity(c.state_dir).serial  # noqa: E731 - the persisted identity
-        return N2kFrontend(self.store, self.cmap, settings, c.state_dir, serial, gateway_version())
+        return N2kFrontend(self.store, self.cmap, settings, c.state_dir, self._n2k_serial, gateway_version())
+
+    def _n2k_serial(self) -> str:
+        """The persisted identity's serial, read once: N2K out and in must agree on it."""
+        if self._serial is None:
+            self._serial = load_or_create_identity(self.config.state_dir).serial
+        return self._serial
+
+    def _n2k_in(self, c: Config) -> Component:
+        from gateway.core.identity import n2k_unique_base
+        from gateway.sources.n2k_in import N2kInput, N2kInSettings
+        from gateway.sources.n2k_names import own_names
+
+        assert c.n2k is not None
+        n = c.n2k
+        spec = n.input if n.input != "same" else n.interface
+        if not spec.startswith(("socketcan:", "virtual:")) and n.input == "same":
+            raise StartupError(f"n2k.input: true reads the interface; it must be socketcan: or virtual:, not {spec!r}")
+        settings = N2kInSettings(spec, frozenset(n.input_pgns), n.input_senders, n.input_first_instance)
+
+        own = own_names(lambda: n.unique_number_base or n2k_unique_base(self._n2k_serial()))
+        return N2kInput(self.store, self.cmap, settings, c.state_dir, own)
 
     def _n2k_status(self) -> dict[str, Any]:
         return self.n2k.stats() if self.n2k is not None else {}

@@ -122,11 +122,48 @@ def parse_interface_key(where: str, v: Any) -> str:
 
     if not isinstance(v, str):
         raise ConfigError(f"{where}: expected a string like socketcan:can0, got {v!r}")
+    if v == "off":  # NMEA 2000 in only
+        return v
     try:
         parse_interface(where, v)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return v
+
+
+def _input(where: str, v: Any) -> str:
+    """NMEA 2000 in: false (off), true (the interface N2K out uses) or a raw CAN bus of its own."""
+    from gateway.transports.can_raw import SPECS, parse_raw_bus  # python-can, only with [n2k]
+
+    if v is False or v == "":
+        return ""
+    if v is True:
+        return "same"
+    if not isinstance(v, str):
+        raise ConfigError(f"{where}: expected true, false or {SPECS}, got {v!r}")
+    try:
+        parse_raw_bus(where, v)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return v
+
+
+def _pgn_list(where: str, v: Any) -> tuple[int, ...]:
+    if not isinstance(v, list) or not all(type(p) is int and 0 < p < 1 << 18 for p in v):
+        raise ConfigError(f"{where}: expected a list of PGN numbers like [127505, 130312], got {v!r}")
+    return tuple(v)
+
+
+def _senders(where: str, v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(p, str) and p.strip() for p in v):
+        raise ConfigError(f"{where}: expected a list of NAMEs (16 hex digits) or manufacturers, got {v!r}")
+    from gateway.sources.n2k_names import sender_filter  # the nmea2000 package, only with [n2k]
+
+    try:
+        sender_filter(tuple(v))
+    except ValueError as e:
+        raise ConfigError(f"{where}: {str(e).split(': ', 1)[1]}") from None
+    return tuple(v)
 
 
 def _ratio(where: str, v: Any) -> float:
@@ -141,7 +178,7 @@ N2K: Final = (
         "socketcan:can0",
         parse_interface_key,
         "socketcan:IFACE, yden:HOST:PORT (Yacht Devices RAW), actisense:DEVICE (NGT-1), candump:PATH, virtual:NAME;"
-        " no [n2k] section = no NMEA 2000",
+        " no [n2k] section = no NMEA 2000; off = NMEA 2000 in only",
     ),
     Key(
         "unique_number_base",
@@ -151,6 +188,16 @@ N2K: Final = (
     ),
     Key("max_bus_load", 0.3, _ratio, "cap on the planned bus load (of 250 kbit/s); over it, intervals stretch"),
     Key("stale_s", 10.0, positive, "a PGN stops when a required value was not published for this long"),
+    Key(
+        "input",
+        "",
+        _input,
+        "NMEA 2000 in (docs/n2k-in.md): true = read the interface too (socketcan/virtual),"
+        " or a bus of its own: socketcan:IFACE, virtual:NAME, candump-replay:FILE; false = off",
+    ),
+    Key("input_pgns", (), _pgn_list, "NMEA 2000 in reads only these PGNs; empty = every PGN the maps read"),
+    Key("input_senders", (), _senders, "NMEA 2000 in reads only these senders: NAMEs (16 hex) or manufacturers"),
+    Key("input_first_instance", 40, integer(1, 247), "NMEA 2000 in numbers its services (= unit ids) from here"),
 )
 SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
     "": TOP,
@@ -218,6 +265,10 @@ class N2kConfig:
     unique_number_base: int = N2K[1].default
     max_bus_load: float = N2K[2].default
     stale_s: float = N2K[3].default
+    input: str = N2K[4].default  # "" off, "same" the interface, else a can_raw spec
+    input_pgns: tuple[int, ...] = N2K[5].default
+    input_senders: tuple[str, ...] = N2K[6].default
+    input_first_instance: int = N2K[7].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,8 +345,28 @@ def demo_toml() -> str:
     return resources.files("gateway").joinpath(DEMO_FILE).read_text(encoding="utf-8")
 
 
+DEMO_N2K_LOG: Final = "n2k-demo.log"  # demo.toml's NMEA 2000 in replay, written on first use
+DEMO_BLE_LOG: Final = "ble-demo.jsonl"  # demo.toml's Bluetooth replay, likewise
+
+
 def load_demo_config() -> Config:
-    return parse_config(_parse_toml(demo_toml(), f"gateway/{DEMO_FILE}"))
+    config = parse_config(_parse_toml(demo_toml(), f"gateway/{DEMO_FILE}"))
+    if config.n2k is not None and config.n2k.input == f"candump-replay:{DEMO_N2K_LOG}":
+        from gateway.sim.n2k_log import demo_log  # the same bytes every time (a fixed start)
+
+        config = replace(config, n2k=replace(config.n2k, input=f"candump-replay:{demo_log()}"))
+    if any(d.options.get("source") == f"replay:{DEMO_BLE_LOG}" for d in config.devices):
+        from gateway.sim.ble_sensors import demo_ble_log  # the same lines every time
+
+        source = f"replay:{demo_ble_log()}"
+        devices = tuple(
+            replace(d, options={**d.options, "source": source})
+            if d.options.get("source") == f"replay:{DEMO_BLE_LOG}"
+            else d
+            for d in config.devices
+        )
+        config = replace(config, devices=devices)
+    return config
 
 
 def render_config_docs() -> str:

@@ -144,6 +144,7 @@ class N2kDeviceSpec:
     model: str  # Product Information model id
     pgns: tuple[N2kPgn, ...]
     source: Source
+    reads: bool = False  # NMEA 2000 in decodes other senders' PGNs into this service (devices.csv input=y)
 
     @property
     def key(self) -> str:

@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   gx-gateway scan --subnet 192.168.1.0/24                 # ports 502, 1502, 80
   gx-gateway scan --hosts 192.168.1.20,192.168.1.21 --ports 502,80 > devices.toml
   gx-gateway scan --subnet 192.168.1.0/24 --gateway http://127.0.0.1:8088  # beside a running gateway
+  gx-gateway scan --ble --seconds 20 > sensors.toml           # Bluetooth LE sensors nearby
   gx-gateway scan --serial                                # VE.Direct on /dev/serial/by-id/*, ttyUSB*
   gx-gateway scan --serial /dev/ttyUSB0,/dev/ttyUSB1"""
 
@@ -51,6 +52,11 @@ def register(add: AddCommand) -> None:
         help="a running gateway's HTTP API, e.g. http://127.0.0.1:8088: devices it polls keep their instances, "
         "and a device that takes one client (SolarEdge) is recognised while that gateway polls it",
     )
+    p.add_argument(
+        "--ble", action="store_true", help="listen for Bluetooth LE sensors instead (Victron, Mopeka, Ruuvi)"
+    )
+    p.add_argument("--seconds", type=float, default=10.0, metavar="S", help="with --ble: how long to listen")
+    p.add_argument("--ble-source", default="bluez", metavar="SPEC", help="with --ble: bluez, bluez:hciN or replay:FILE")
     p.set_defaults(func=cmd_scan)
 
 
@@ -86,6 +92,10 @@ def cmd_scan_serial(args: argparse.Namespace) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     if args.serial is not None:
         return cmd_scan_serial(args)
+    if args.ble:
+        from gateway.cli.scan_ble import cmd_scan_ble
+
+        return cmd_scan_ble(args)
     try:
         hosts = expand_hosts(args.hosts, args.subnet)
         ports = [int(p) for p in args.ports.split(",") if p.strip()]

@@ -19,7 +19,7 @@ from typing import Final
 
 from gateway.core.persist import JsonFile
 
-__all__ = ["FILE_NAME", "Identity", "load_or_create_identity", "new_serial", "parse_identity"]
+__all__ = ["FILE_NAME", "Identity", "load_or_create_identity", "n2k_unique_base", "new_serial", "parse_identity"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,12 @@ _SERIAL: Final = re.compile(r"[0-9a-f]{12}")
 @dataclass(frozen=True)
 class Identity:
     serial: str  # 12 lower-case hex digits, like a GX's MAC-derived serial
+
+
+def n2k_unique_base(serial: str) -> int:
+    """The first of this gateway's 256 NMEA 2000 NAME unique numbers (a 21-bit field), from the
+    serial: N2K out numbers its virtual devices from it, N2K in knows them by it."""
+    return (int(serial, 16) % ((1 << 21) // 256 - 1) + 1) * 256
 
 
 def new_serial() -> str:

@@ -40,6 +40,8 @@ NOT_CONNECTED = 240  # /Ac/ActiveIn/ActiveInput "Disconnected", /Ac/ActiveIn/Sou
 BURST = 5.0
 RATE = 10.0
 IDLE_BAND_W = 30.0  # |battery power| at or below this is "idle" (/Dc/Battery/State 0)
+# Battery monitors heard over the air or the bus (their /Mgmt/ProcessName): second choice for /Dc/Battery.
+REMOTE_PROCESSES = ("ble-", "n2k-in")
 
 # Services whose changes can change a derived path; others (tanks, temperatures) are ignored.
 INPUTS = frozenset(
@@ -170,6 +172,11 @@ class SystemService:
                 return min(devices, key=lambda d: d.instance)
         return None
 
+    def _battery(self) -> Device | None:
+        batteries = self.store.devices("battery")
+        own = [d for d in batteries if not str(d.get("/Mgmt/ProcessName") or "").startswith(REMOTE_PROCESSES)]
+        return min(own or batteries, key=lambda d: d.instance) if batteries else None
+
     def _setting(self, path: str, default: int) -> int:
         v = as_number(self.store.get("settings", 0, path))
         return int(v) if v is not None else default
@@ -265,8 +272,10 @@ class SystemService:
         """Battery and DC paths.
 
         - Battery: the "battery" service with the lowest instance (/Dc/0/Power, or V*I when it
-          has none). Without one, the vebus's own /Dc/0 voltage and current (power V*I) and /Soc;
-          consumed Ah and time-to-go are then unknown. State: charging above +30 W, discharging
+          has none), preferring one the gateway reads itself over one heard over Bluetooth or
+          NMEA 2000 (often a start or service battery's monitor: ``REMOTE_PROCESSES``). Without
+          one, the vebus's own /Dc/0 voltage and current (power V*I) and /Soc; consumed Ah
+          and time-to-go are then unknown. State: charging above +30 W, discharging
           below -30 W, else idle.
         - Pv: sums of solarcharger /Yield/Power and /Dc/0/Current. Charger: sum of V*I.
         - Vebus: the vebus /Dc/0 current and V*I; InverterCharger: the same over every vebus,
@@ -274,7 +283,7 @@ class SystemService:
         - System (DC loads) = Pv + Charger + InverterCharger - Battery power: what enters the DC
           bus and does not go into the battery. Only with a battery monitor (else None).
         """
-        battery = self._first("battery")
+        battery = self._battery()
         vebus = self._first("vebus")
         solar = self.store.devices("solarcharger")
         chargers = self.store.devices("charger")

@@ -156,10 +156,8 @@ async def status(request: web.Request) -> web.Response:
 
 
 def _mqtt_status(gateway: RunningGateway) -> dict[str, Any] | None:
-    """The MQTT frontend's state, when [mqtt] is configured (read by name: ops knows no MQTT type)."""
-    mqtt = getattr(gateway, "mqtt", None)
-    status = getattr(mqtt, "status", None)
-    return dict(status()) if callable(status) else None
+    """The MQTT frontend's state, when [mqtt] is configured."""
+    return dict(gateway.mqtt.status()) if gateway.mqtt is not None else None
 
 
 def add_health_routes(app: web.Application, gateway: RunningGateway) -> None:

@@ -7,8 +7,8 @@ assembles them: app.py imports ops to mount its routes, and nothing in ops impor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from gateway.core.health_report import Health
@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from gateway.frontends.modbus.server import ModbusServer
     from gateway.sources.registry import DeviceConfig, SourceContext
     from registers.model import CompiledMap
+
+
+class ReportsStatus(Protocol):
+    """A frontend whose state ``gx-gateway status`` shows (the MQTT frontend)."""
+
+    def status(self) -> Mapping[str, Any]: ...
 
 
 class RunningGateway(Protocol):
@@ -50,6 +56,10 @@ class RunningGateway(Protocol):
     def modbus_tls(self) -> ModbusServer | None: ...
     @property
     def http(self) -> HttpServer | None: ...
+    @property
+    def mqtt(self) -> ReportsStatus | None:
+        """The MQTT frontend, when [mqtt] is configured."""
+
     @property
     def health(self) -> Health:
         """Warnings and details the protections collect (gateway/guards.py)."""

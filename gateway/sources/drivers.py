@@ -9,10 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from gateway.sources import canbms, fronius, meter, simulated, sma, sunspec, vedirect_port
+from gateway.sources import ble_drivers, canbms, fronius, meter, simulated, sma, sunspec, vedirect_port
 from gateway.sources.registry import DriverSpec
 
 DRIVERS: Final[Mapping[str, DriverSpec]] = {
     spec.name: spec
-    for spec in (simulated.SPEC, sunspec.SPEC, meter.SPEC, fronius.SPEC, sma.SPEC, vedirect_port.SPEC, canbms.SPEC)
+    for spec in (
+        simulated.SPEC,
+        sunspec.SPEC,
+        meter.SPEC,
+        fronius.SPEC,
+        sma.SPEC,
+        ble_drivers.VICTRON_SPEC,
+        ble_drivers.MOPEKA_SPEC,
+        ble_drivers.RUUVI_SPEC,
+        vedirect_port.SPEC,
+        canbms.SPEC,
+    )
 }

@@ -57,6 +57,7 @@ class SourceContext:
 
     cmap: CompiledMap
     endpoints: Endpoints = field(default_factory=Endpoints)  # addresses of [[simulator]]s by name
+    shared: dict[str, object] = field(default_factory=dict)  # what drivers share (the BLE scanners)
     state_dir: Path | None = None  # where drivers keep what must survive a restart (assigned instances)
 
 

@@ -7,6 +7,8 @@ what the ids mean (0x35x BMS frames, 29-bit NMEA 2000 ids) is the reader's busin
 - ``candump-replay:PATH``: ``candump -L`` lines replayed at their own pace (the gaps between
   their timestamps), once; malformed lines are counted and skipped, never fatal. Sends go
   nowhere (a replay is read-only) and are counted.
+
+A bus that cannot be opened or sent on raises OSError with one line, whatever the medium.
 """
 
 from __future__ import annotations
@@ -121,10 +123,16 @@ class PythonCanRawBus:
         self._notifier: can.Notifier | None = None
 
     async def open(self) -> None:
-        if self.bitrate and self.interface == "socketcan":
-            self._bus = can.Bus(interface=self.interface, channel=self.channel, bitrate=self.bitrate)
-        else:
-            self._bus = can.Bus(interface=self.interface, channel=self.channel)
+        """OSError (one line) when the interface is not there: readers retry, whatever the bus."""
+        try:
+            if self.bitrate and self.interface == "socketcan":
+                self._bus = can.Bus(interface=self.interface, channel=self.channel, bitrate=self.bitrate)
+            else:
+                self._bus = can.Bus(interface=self.interface, channel=self.channel)
+        except (can.CanError, OSError) as exc:  # OSError: no SocketCAN here (EAFNOSUPPORT), no such interface
+            raise OSError(
+                f"{self.label}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+            ) from None
         self._reader = can.AsyncBufferedReader()
         self._notifier = can.Notifier(self._bus, [self._reader], timeout=0.1, loop=asyncio.get_running_loop())
 
@@ -138,8 +146,11 @@ class PythonCanRawBus:
 
     def send(self, frame: RawFrame) -> None:
         if self._bus is None:
-            raise can.CanOperationError("not open")
-        self._bus.send(can.Message(arbitration_id=frame.can_id, data=frame.data, is_extended_id=frame.extended))
+            raise OSError(f"{self.label}: not open")
+        try:
+            self._bus.send(can.Message(arbitration_id=frame.can_id, data=frame.data, is_extended_id=frame.extended))
+        except can.CanError as exc:
+            raise OSError(f"{self.label}: {exc}") from None
 
     async def close(self) -> None:
         if self._notifier is not None:

@@ -1,7 +1,8 @@
 """Compiles ``mappings/n2k/``: the virtual NMEA 2000 devices and the PGN fields they fill.
 
 - ``n2k/devices.csv``: per service type, the virtual devices (role, device class/function as
-  canboat numbers them, the data-instance pool, the model name for Product Information).
+  canboat numbers them, the data-instance pool, the model name for Product Information;
+  ``input`` = y: NMEA 2000 in reads other senders' PGNs of this role, the same rows reversed).
 - ``n2k/<service>.csv``: one row per PGN field: ``role,pgn,field,source,convert,required,interval``.
   ``source`` is a Store path of the service, ``instance`` (the device's data instance) or
   ``=constant`` (a number or a canboat label); ``convert`` turns the Store's unit into the
@@ -38,7 +39,8 @@ R37 = rule("R37", "the source is a Store path of the service, instance, or =cons
 R38 = rule("R38", "a PGN has a required path and maps every primary-key (instance) field")
 R40 = rule("R40", "every role of a service file is declared in devices.csv, every declared role has PGNs")
 
-DEVICE_COLUMNS: Final = ("service", "role", "class", "function", "pool", "model")
+DEVICE_COLUMNS: Final = ("service", "role", "class", "function", "pool", "model", "input")
+DEVICE_REQUIRED: Final = DEVICE_COLUMNS[:-1]
 COLUMNS: Final = ("role", "pgn", "field", "source", "convert", "required", "interval")
 REQUIRED: Final = ("role", "pgn", "field", "source")
 PROTOCOL_PGNS: Final = frozenset({59392, 59904, 60928, 126208, 126464, 126993, 126996})
@@ -77,21 +79,21 @@ def compile_n2k(
         for role, pgn in _pgns(service, rows, declared, paths[service], problems):
             pgns[(service, role)].append(pgn)
     out: dict[str, list[N2kDeviceSpec]] = defaultdict(list)
-    for (service, role), (cls, fn, pool, model, src) in declared.items():
+    for (service, role), (cls, fn, pool, model, reads, src) in declared.items():
         found = pgns.get((service, role), [])
         if (service, role) not in with_rows:
             problems.add(src.file, src.line, R40, f"{service} role {role!r} has no PGN rows in n2k/{service}.csv")
-        out[service].append(N2kDeviceSpec(service, role, cls, fn, pool, model, tuple(found), src))
+        out[service].append(N2kDeviceSpec(service, role, cls, fn, pool, model, tuple(found), src, reads))
     return {s: tuple(d) for s, d in out.items()}
 
 
-Declared = dict[tuple[str, str], tuple[int, int, str, str, Source]]
+Declared = dict[tuple[str, str], tuple[int, int, str, str, bool, Source]]
 
 
 def _devices(path: Path, shown: Shown, paths: dict[str, dict[str, PathSpec]], problems: Problems) -> Declared:
     found: Declared = {}
     classes = dict(database().lookup("DEVICE_CLASS"))
-    for row in read_csv(path, shown(path), DEVICE_COLUMNS, DEVICE_COLUMNS, problems):
+    for row in read_csv(path, shown(path), DEVICE_COLUMNS, DEVICE_REQUIRED, problems):
         c, f, ln = row.cells, row.file, row.line
         if c["service"] not in paths:
             problems.add(f, ln, R30, f"{c['service']!r} is not a service type of the Modbus map")
@@ -106,8 +108,10 @@ def _devices(path: Path, shown: Shown, paths: dict[str, dict[str, PathSpec]], pr
             problems.add(f, ln, R31, f"device function {c['function']!r} is not one canboat knows for class {cls}")
         elif not NAME_RE.match(c["pool"]) or not c["model"]:
             problems.add(f, ln, R31, f"pool {c['pool']!r} must be a lower-case name and model must be given")
+        elif c.get("input", "") not in ("", "y"):
+            problems.add(f, ln, R31, f"input {c['input']!r} must be y (NMEA 2000 in reads this role) or empty")
         else:
-            found[key] = (cls, fn, c["pool"], c["model"], Source(f, ln))
+            found[key] = (cls, fn, c["pool"], c["model"], c.get("input") == "y", Source(f, ln))
     return found
 
 

@@ -283,7 +283,7 @@ def test_unwritable_state_dir_is_one_line(tmp_path: Path) -> None:
     [
         (
             '[[device]]\ndriver = "pvmagic"\ninstance = 20\n',
-            "gx-gateway: device[0].driver: unknown driver 'pvmagic' (known: simulated, sunspec, meter, fronius, sma, vedirect, canbms)",
+            "gx-gateway: device[0].driver: unknown driver 'pvmagic' (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi, vedirect, canbms)",
         ),
         (
             '[[device]]\ndriver = "sunspec"\ninstance = 20\n',
@@ -322,3 +322,15 @@ def test_demo_flags_override_demo_toml() -> None:
     finally:
         rc, _, stderr = d.stop()
     assert rc == 0, stderr
+
+
+def test_the_bluetooth_and_nmea_2000_sensors_answer_on_their_unit_ids(demo: Demo) -> None:
+    """The replayed SmartShunt and Mopeka (gateway/sim/ble_sensors.py) with the values their
+    libraries decode from those adverts, and a replayed N2K tank sender."""
+    assert "unit  45  battery 45 (Start battery (SmartShunt))" in demo.banner
+    assert "unit  46  tank 46 (Fresh water bow (Mopeka))" in demo.banner
+    assert 80.0 <= demo.valid(45, 266, 10, "battery", 45, "/Soc") <= 82.0  # 82 %, falling 0.002 %/s
+    assert demo.valid(45, 259, 100, "battery", 45, "/Dc/0/Voltage") == pytest.approx(12.9, abs=0.02)
+    assert demo.valid(46, 3004, 10, "tank", 46, "/Level") == 60.5  # 242 mm of a 400 mm tank
+    assert demo.valid(46, 3003, 1, "tank", 46, "/FluidType") == 1  # fresh water
+    assert demo.valid(40, 3004, 10, "tank", 40, "/Level") == 62.0  # the N2K fresh-water sender

@@ -153,3 +153,19 @@ async def test_a_flood_of_writes_is_bounded(make_mqtt_rig: object) -> None:
         assert venus is not None
         await p.wait_for(lambda: venus.refused > 1000, timeout=10)
     assert len(rig.owner.writes) <= 64
+
+
+def test_the_value_payload_is_json_dumps_bytes_for_every_kind_of_value() -> None:
+    import json
+    import math
+    import random
+
+    from gateway.frontends.mqtt.topics import value_payload
+
+    rng = random.Random(7)
+    values: list[object] = [0, 1, -5, 10**20, 1.5, -0.0, 1e-7, 1e16, float("nan"), float("inf"), True, None, 'a"é']
+    values += [rng.uniform(-1e6, 1e6) for _ in range(2000)] + [rng.randint(-(10**9), 10**9) for _ in range(200)]
+    for v in values:
+        for valid in (True, False):
+            shown = v if valid and not (isinstance(v, float) and not math.isfinite(v)) else None
+            assert value_payload(v, valid) == json.dumps({"value": shown}, separators=(",", ":")).encode()  # type: ignore[arg-type]

@@ -13,20 +13,26 @@ import json
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from gateway.config import load_config
-from tests.helpers import ROOT, need_interop
+from tests.demo_process import DemoProcess
+from tests.helpers import ROOT, need_interop, need_tool
 
 CONFIG_PATH = "/etc/gx-gateway/gateway.toml"
 STATE_DIR = "/var/lib/gx-gateway"
 INSTALL_RUN = "sh packaging/install.sh /opt/gx-gateway ."
 UNIT = ROOT / "packaging" / "gx-gateway.service"
+MOSQUITTO_CONF = ROOT / "packaging" / "mosquitto.conf"
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -118,15 +124,111 @@ def test_every_copied_path_exists_and_reaches_the_build_context() -> None:
                     assert not any(ignored(str(f.relative_to(ROOT))) for f in files if "__pycache__" not in f.parts)
 
 
+def compose_services() -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    return services
+
+
 def test_compose_runs_the_image_with_config_and_state_volumes() -> None:
-    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    (service,) = compose["services"].values()
+    services = compose_services()
+    assert set(services) == {"gx-gateway", "mosquitto"}
+    service = services["gx-gateway"]
+    assert "profiles" not in service, "a plain `docker compose up` starts the gateway"
     assert service["build"] == "."
     assert {"502:502", "8088:8088"} <= set(service["ports"])
     mounts = {v.split(":")[1] for v in service["volumes"]}
     assert {CONFIG_PATH, STATE_DIR} <= mounts
     assert service["volumes"][0].startswith("./gateway.toml:")
     assert int(service["sysctls"]["net.ipv4.ip_unprivileged_port_start"]) <= 502
+    assert "depends_on" not in service, "the gateway must start without the mqtt profile's broker"
+
+
+def mosquitto_directives() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in MOSQUITTO_CONF.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            word, _, rest = line.strip().partition(" ")
+            found.setdefault(word, []).append(rest.strip())
+    return found
+
+
+def commented_mqtt_example() -> str:
+    """The image config with its commented [mqtt] example turned on (what docs/mqtt.md says to do)."""
+    text = (ROOT / "packaging" / "gateway.toml").read_text()
+    example = re.search(r"^# \[mqtt\]\n(?:# \w+ = .*\n)+", text, re.M)
+    assert example, "packaging/gateway.toml: no commented [mqtt] example"
+    return text.replace(example.group(0), re.sub(r"^# ", "", example.group(0), flags=re.M))
+
+
+def test_compose_mqtt_profile_runs_mosquitto_beside_the_gateway(tmp_path: Path) -> None:
+    broker = compose_services()["mosquitto"]
+    assert broker["profiles"] == ["mqtt"], "Mosquitto only with `--profile mqtt`"
+    assert re.fullmatch(r"eclipse-mosquitto:2(\.\d+)*", broker["image"]), broker["image"]
+    assert broker["volumes"] == ["./packaging/mosquitto.conf:/mosquitto/config/mosquitto.conf:ro"]
+    assert MOSQUITTO_CONF.is_file()
+    conf = mosquitto_directives()
+    (listener,) = conf["listener"]
+    port = int(listener)  # every interface: the gateway's container and the LAN's clients
+    assert broker["ports"] == [f"{port}:{port}"]
+    # Mosquitto 2 refuses anonymous clients unless told; the gateway's default has no user.
+    assert conf["allow_anonymous"] == ["true"]
+    # The gateway, as the example config tells it, reaches that service by its compose name.
+    config_file = tmp_path / "gateway.toml"
+    config_file.write_text(commented_mqtt_example())
+    mqtt = load_config(config_file).mqtt
+    assert mqtt is not None and not mqtt.writes
+    url = urlsplit(mqtt.broker)
+    assert (url.scheme, url.hostname, url.port) == ("mqtt", "mosquitto", port)
+    for doc in ("mqtt.md", "install.md"):
+        text = (ROOT / "docs" / doc).read_text()
+        assert "--profile mqtt" in text and f'broker = "{mqtt.broker}"' in text, f"docs/{doc}"
+
+
+def test_the_compose_mosquitto_conf_serves_the_gateway(tmp_path: Path) -> None:
+    """Debian's Mosquitto (2.0, as the eclipse-mosquitto:2 image) with our file, only its listener
+    moved to a loopback port: the demo publishes to it as a client, anonymously, and a keep-alive
+    there brings the full publish."""
+    mosquitto = shutil.which("mosquitto") or shutil.which("/usr/sbin/mosquitto")
+    need_interop(mosquitto is not None, "Debian's mosquitto not installed (apt-get install mosquitto)")
+    sub, pub = need_tool("mosquitto_sub"), need_tool("mosquitto_pub")
+    assert mosquitto is not None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "mosquitto.conf"
+    text = MOSQUITTO_CONF.read_text()
+    conf.write_text(re.sub(r"^listener \d+$", f"listener {port} 127.0.0.1", text, count=1, flags=re.M))
+    assert conf.read_text() != text
+    broker = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    demo: DemoProcess | None = None
+    try:
+        deadline = time.monotonic() + 10
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert broker.poll() is None and time.monotonic() < deadline, "mosquitto did not start with our conf"
+            time.sleep(0.05)
+        demo = DemoProcess(demo_options=("--mqtt-broker", f"mqtt://127.0.0.1:{port}"))
+        portal = re.search(r"portal id ([0-9a-f]{12})", demo.banner)
+        assert portal, demo.banner
+        topic = f"N/{portal.group(1)}/full_publish_completed"
+        base = ["-h", "127.0.0.1", "-p", str(port)]
+        watch = subprocess.Popen([sub, *base, "-t", topic, "-C", "1", "-W", "15"], stdout=subprocess.PIPE, text=True)
+        try:
+            got = ""
+            while not got and time.monotonic() < deadline + 15:  # until the gateway is subscribed
+                subprocess.run([pub, *base, "-t", f"R/{portal.group(1)}/keepalive", "-n"], check=True, timeout=10)
+                try:
+                    got, _ = watch.communicate(timeout=1)
+                except subprocess.TimeoutExpired:
+                    continue
+        finally:
+            watch.kill()
+            watch.wait()
+        assert '"value"' in got, got
+    finally:
+        if demo is not None:
+            demo.stop()
+        broker.terminate()
+        broker.wait(10)
 
 
 def unit_settings() -> dict[str, list[str]]:

@@ -50,6 +50,11 @@ async def test_a_replay_of_a_missing_file_is_one_clear_error(tmp_path: Path) -> 
         await CandumpReplay(tmp_path / "nope.log").open()
 
 
+async def test_a_socketcan_interface_that_is_not_there_is_one_oserror_naming_it() -> None:
+    with pytest.raises(OSError, match=r"^socketcan:gxnocan9: \S"):  # no such interface, or no SocketCAN at all
+        await parse_raw_bus("t", "socketcan:gxnocan9").open()
+
+
 async def test_a_virtual_bus_carries_frames_between_two_readers() -> None:
     a, b = parse_raw_bus("t", "virtual:raw-test"), parse_raw_bus("t", "virtual:raw-test")
     await a.open()

@@ -67,9 +67,12 @@ async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> No
         "SunSpecSource",
         "ModbusDevices",  # the EM24 grid meter (driver meter)
         "FroniusSource",  # the Fronius read over the Solar API
+        "BleDevices",  # the SmartShunt (victron-ble), from replayed Bluetooth advertisements
+        "BleDevices",  # the Mopeka tank sensor, sharing that one scanner
         "Guards",
         "SetpointWatchdog",
         "Frontend",
+        "N2kInput",  # NMEA 2000 in: the demo's replayed tank senders and thermometer
         "Frontend",
         "Discovery",
     ]
@@ -77,7 +80,10 @@ async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> No
     await gw.start()
     try:
         assert gw.modbus is not None and gw.modbus.port > 0 and gw.http is not None
-        assert len(gw.store.devices()) == 14 + 2  # the demo's devices (the SmartShunt too), system, settings
+        own = [d for d in gw.store.devices() if d.get("/Mgmt/ProcessName") != "n2k-in"]
+        assert (
+            len(own) == 16 + 2
+        )  # the demo's devices (with the 2 Bluetooth ones and the VE.Direct SmartShunt), system, settings (N2K in's come from its replay)
         await gw.store.write("settings", 0, {"/Settings/CGwacs/BatteryLife/MinimumSocLimit": 35})
         assert not (tmp_path / "settings.json").exists()  # saved within a second, not at once
     finally:

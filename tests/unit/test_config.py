@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -114,15 +115,15 @@ def test_same_instance_in_another_service_is_fine() -> None:
         ({"device": [5]}, "device[0]: expected a table"),
         (
             {"device": [{"instance": 1}]},
-            "device[0].driver: missing (known: simulated, sunspec, meter, fronius, sma, vedirect, canbms)",
+            "device[0].driver: missing (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi, vedirect, canbms)",
         ),
         (
             {"device": [{"driver": "sma-speedwire", "instance": 20}]},
-            "device[0].driver: unknown driver 'sma-speedwire' (known: simulated, sunspec, meter, fronius, sma, vedirect, canbms)",
+            "device[0].driver: unknown driver 'sma-speedwire' (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi, vedirect, canbms)",
         ),
         (
             {"device": [{"driver": 7, "instance": 20}]},
-            "device[0].driver: unknown driver 7 (known: simulated, sunspec, meter, fronius, sma, vedirect, canbms)",
+            "device[0].driver: unknown driver 7 (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi, vedirect, canbms)",
         ),
         ({"device": [{"driver": "sunspec", "instance": 20}]}, "device[0].host: missing (address of the device)"),
         (
@@ -211,7 +212,19 @@ def test_demo_toml_loads_and_lays_out_the_demo_installation() -> None:
     assert cfg.modbus.listen == ("127.0.0.1", 5020) and cfg.modbus.writes is True
     assert cfg.modbus.invalid == "zero"
     assert cfg.http is not None and cfg.http.listen == ("127.0.0.1", 8088)
-    assert {d.driver for d in cfg.devices} == {"simulated", "sunspec", "meter", "fronius", "vedirect", "canbms"}
+    assert {d.driver for d in cfg.devices} == {
+        "simulated",
+        "sunspec",
+        "meter",
+        "fronius",
+        "victron-ble",
+        "mopeka",
+        "vedirect",
+        "canbms",
+    }
+    ble = {d.instance: (d.driver, d.option("source")) for d in cfg.devices if d.driver in ("victron-ble", "mopeka")}
+    assert ble == {45: ("victron-ble", ANY), 46: ("mopeka", ANY)}  # a SmartShunt and a Mopeka tank sensor
+    assert all(Path(source.removeprefix("replay:")).is_file() for _, source in ble.values())  # written on load
     simulated = [d for d in cfg.devices if d.driver == "simulated"]
     assert tuple((d.option("service"), d.instance, d.name) for d in simulated) == DEFAULT_LAYOUT
     pv = {
@@ -262,13 +275,13 @@ def test_docs_demo_column_is_demo_toml() -> None:
     committed = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
     demo = tomllib.loads(demo_toml())
     tables = _doc_tables(committed)
-    for section in ("modbus", "http", "discovery"):
+    for section in ("modbus", "http", "discovery", "n2k"):
         rows = tables[f"[{section}]"]
         for key, (_, demo_cell, _) in rows.items():
             want = _toml_literal(demo[section][key]) if key in demo[section] else "same"
             assert demo_cell == want, (section, key)
     # state_dir is the demo command's (a temporary folder)
-    assert set(demo) <= {"modbus", "http", "discovery", "device", "simulator"}
+    assert set(demo) <= {"modbus", "http", "discovery", "device", "simulator", "n2k"}
     assert "temporary folder" in tables["top level"]["state_dir"][1]
     assert f"```toml\n{demo_toml().rstrip()}\n```" in committed  # and the whole file, verbatim
 

@@ -38,6 +38,9 @@ TLS = ("cryptography",)
 SIMULATORS = ("gateway.sim.protocols.fronius_sim",)
 SCAN = ("rich", "gateway.cli.scan.rich")  # the scan command's progress bar
 MQTT = ("aiomqtt", "paho", "gateway.frontends.mqtt.connection")
+# The BLE decoders and their Home Assistant helper stack (which brings bleak along).
+BLE = ("victron_ble", "mopeka_iot_ble", "home_assistant_bluetooth", "bleak", "gateway.sources.ble_source")
+BLE_LIVE = ("gateway.transports.ble_live",)  # the scanner itself: only for source = "bluez"
 
 
 def loaded_modules(tmp_path: Path, extra: str = "") -> set[str]:
@@ -56,8 +59,18 @@ def loaded_modules(tmp_path: Path, extra: str = "") -> set[str]:
 
 def test_a_plain_gateway_imports_none_of_the_heavy_parts(tmp_path: Path) -> None:
     names = loaded_modules(tmp_path)
-    for module in (*N2K_STACK, *WEB, *DISCOVERY, *TLS, *SIMULATORS, *SCAN, *MQTT):
+    for module in (*N2K_STACK, *WEB, *DISCOVERY, *TLS, *SIMULATORS, *SCAN, *MQTT, *BLE, *BLE_LIVE):
         assert module not in names, f"{module} is imported by a gateway without the part that needs it"
+
+
+def test_a_replayed_bluetooth_sensor_loads_its_decoders_not_the_live_scanner(tmp_path: Path) -> None:
+    log = tmp_path / "none.jsonl"
+    log.write_text("", encoding="utf-8")
+    device = f'address = "C0:3B:98:A1:00:02"\nsource = "replay:{log}"\n'
+    names = loaded_modules(tmp_path, f'\n[[device]]\ndriver = "mopeka"\ninstance = 46\n{device}')
+    assert {"mopeka_iot_ble", "gateway.sources.ble_source"} <= names
+    for module in (*BLE_LIVE, "ruuvitag_ble", *N2K_STACK, *WEB, *MQTT):
+        assert module not in names, f"{module} is imported by a gateway with a replayed Mopeka alone"
 
 
 def test_mqtt_loads_the_mqtt_client_only(tmp_path: Path) -> None:

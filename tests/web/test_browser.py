@@ -147,6 +147,30 @@ async def test_the_solar_headline_adds_every_phase(demo_url: str) -> None:
             raise AssertionError(f"#pv-total shows {text!r}; the system's PV adds up to {before!r}/{after!r}")
 
 
+async def test_every_battery_monitor_is_listed_with_its_soc(demo_url: str) -> None:
+    """The demo has its house bank and a SmartShunt heard over Bluetooth: the battery card
+    lists each with the state of charge the Store has."""
+    batteries = [d for d in api(demo_url, "api/v1/devices")["devices"] if d["type"] == "battery"]
+    assert len(batteries) >= 2, batteries
+    async with chromium(need_tool("chromium")) as page:
+        await page.size(800, 480)
+        await page.open(demo_url)
+        for d in batteries:
+            element = f"bat-battery-{d['instance']}"
+            await page.wait_for(
+                f"document.getElementById('{element}') && document.getElementById('{element}').textContent.indexOf('%') > 0"
+            )
+            path = f"api/v1/values?service=battery&instance={d['instance']}&path=/Soc"
+            for _ in range(50):
+                soc = api(demo_url, path)["values"][0]["value"]
+                text = await shown(page, element)
+                if abs(float(text.split()[0]) - soc) <= 1:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"#{element} shows {text!r}; the Store has /Soc {soc!r}")
+
+
 async def test_mode_control_with_confirm_and_a_refused_write(demo_url: str) -> None:
     async with chromium(need_tool("chromium")) as page:
         await page.size(800, 480)

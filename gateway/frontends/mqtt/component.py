@@ -60,6 +60,7 @@ class MqttFrontend:
             topics,
             self.outbox,
             writes=c.writes,
+            write_rate=c.write_rate,
             keepalive_s=c.keepalive_s,
             discovery=discovery,
         )

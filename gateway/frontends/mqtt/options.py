@@ -52,6 +52,7 @@ MQTT: Final = (
     Key("writes", False, boolean, "carry out W/ writes; false (the default) refuses them (logged)"),
     Key("portal_id", "", portal, "the installation's id in every topic; empty = the gateway's serial"),
     Key("topic_prefix", "", prefix, "put before N/, R/ and W/ (e.g. site/boat-1), for a shared fleet broker"),
+    Key("write_rate", 50.0, at_least(1.0), "W/ writes carried out per second at most (1 s burst); more are refused"),
     Key("keepalive_s", 60.0, at_least(1.0), "changes are published this long after a client's keep-alive"),
     Key("queue_limit", 50_000, integer(100, 10_000_000), "topics waiting for a slow broker; past it the oldest drop"),
     Key("client_id", "", text, "the MQTT client id; empty = gx-gateway-<portal id>"),
@@ -69,6 +70,7 @@ class MqttConfig:
     broker: str = ""
     listen: tuple[str, int] | None = None
     writes: bool = False
+    write_rate: float = 50.0
     portal_id: str = ""
     topic_prefix: str = ""
     keepalive_s: float = 60.0

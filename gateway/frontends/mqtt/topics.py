@@ -86,8 +86,16 @@ class Topics:
         return Request(parts[0], parts[2], instance, "".join("/" + p for p in parts[4:]))
 
 
+NULL_PAYLOAD: Final = b'{"value":null}'
+
+
 def value_payload(value: Scalar, valid: bool = True, extra: dict[str, Any] | None = None) -> bytes:
     """``{"value": v}``; null when invalid (NaN and infinities cannot be JSON numbers)."""
+    kind = type(value)
+    if extra is None and (kind is float or kind is int):  # most changes: json.dumps' bytes, 5x cheaper
+        if valid and (kind is int or math.isfinite(value)):  # type: ignore[arg-type]
+            return b'{"value":%s}' % repr(value).encode()  # float repr is json's own
+        return NULL_PAYLOAD
     if not valid or (isinstance(value, float) and not math.isfinite(value)):
         value = None
     body: dict[str, Any] = dict(extra) if extra else {}

@@ -67,6 +67,7 @@ class Venus:
         outbox: Outbox,
         *,
         writes: bool = False,
+        write_rate: float = 50.0,
         keepalive_s: float = 60.0,
         discovery: Discovery | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -77,6 +78,11 @@ class Venus:
         self.topics = topics
         self.outbox = outbox
         self.writes = writes
+        # A token bucket over all W/ (MQTT does not say who published): a client sending
+        # thousands a second gets refusals, the gate and the devices behind it keep their pace.
+        self.write_rate = write_rate
+        self._tokens = write_rate
+        self._tokens_at = clock()
         self.keepalive_s = keepalive_s
         self.discovery = discovery  # Home Assistant's: it sends no keep-alive, so changes always flow
         self.clock = clock
@@ -235,6 +241,13 @@ class Venus:
             self.gate.refuse(self.writer, request.service, request.instance, changes, off)
             self._refused("off", "MQTT: W/ %s refused: %s", where, off.reason)
             return
+        now = self.clock()
+        self._tokens = min(self.write_rate, self._tokens + (now - self._tokens_at) * self.write_rate)
+        self._tokens_at = now
+        if self._tokens < 1.0:
+            self._refused("rate", "MQTT: W/ %s dropped: more than %g writes a second", where, self.write_rate)
+            return
+        self._tokens -= 1.0
         if len(self._writes) >= MAX_PENDING_WRITES:
             self._refused("flood", "MQTT: W/ %s dropped: %d writes already pending", where, len(self._writes))
             return

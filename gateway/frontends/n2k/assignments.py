@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.core.identity import n2k_unique_base
 from gateway.core.persist import JsonFile
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ FIRST_ADDRESS: Final = 16  # preferred source addresses are handed out from here
 
 def unique_base_from_serial(serial: str) -> int:
     """A block of 256 unique numbers (21-bit field) derived from the 12-hex-digit serial."""
-    return (int(serial, 16) % ((1 << 21) // BLOCK - 1) + 1) * BLOCK
+    return n2k_unique_base(serial)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from registers.values import Scalar
 
 log = logging.getLogger(__name__)
 
+FROM_THE_BUS = "n2k-in"  # /Mgmt/ProcessName of the services NMEA 2000 in publishes
 GOLDEN = 0.6180339887  # phases k * GOLDEN (mod 1) spread any number of PGNs evenly
 
 
@@ -155,6 +156,8 @@ class N2kFrontend:
     # --- Store listener ------------------------------------------------------------------
     def device_added(self, device: Device) -> None:
         specs: Iterable[N2kDeviceSpec] = self.cmap.n2k.get(device.service, ())
+        if device.get("/Mgmt/ProcessName") == FROM_THE_BUS:
+            specs = ()  # read from NMEA 2000 (sources/n2k_in.py): already on the bus, never echoed
         node = Node()
         now = self._clock()
         for spec in specs:

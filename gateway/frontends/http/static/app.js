@@ -84,7 +84,16 @@
       row("Current", fmt(get(s, "/Dc/Battery/Current"), 1, "A"), "bat-a") +
       row("Power", fmt(get(s, "/Dc/Battery/Power"), 0, "W"), "bat-w") +
       row("State", label("system", "/Dc/Battery/State", get(s, "/Dc/Battery/State")), "bat-state") +
-      row("Time to go", duration(get(s, "/Dc/Battery/TimeToGo")), "bat-ttg");
+      row("Time to go", duration(get(s, "/Dc/Battery/TimeToGo")), "bat-ttg") + batteryList();
+  }
+  function batteryList() {  /* more than one battery monitor (a SmartShunt over Bluetooth, N2K ones): each */
+    var list = devices("battery"), html = "", i;
+    if (list.length < 2) { return ""; }
+    for (i = 0; i < list.length; i++) {
+      html += row(name(list[i]), fmt(get(list[i], "/Soc"), 0, "%") + "  " + fmt(get(list[i], "/Dc/0/Voltage"), 2, "V"),
+        "bat-" + list[i].replace("/", "-"));
+    }
+    return html;
   }
   function cardInverter() {
     var v = first("vebus");
