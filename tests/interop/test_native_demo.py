@@ -33,7 +33,7 @@ def answers(client: ModbusTcpClient, unit: int, address: int) -> bool:
 
 
 def test_banner_lists_the_native_devices(demo: DemoProcess) -> None:
-    for line in ("unit 223  battery 277 (SmartShunt)", "unit 224  solarcharger 278 (MPPT roof)"):
+    for line in ("unit 223  battery 277 (House bank (SmartShunt))", "unit 224  solarcharger 278 (MPPT roof)"):
         assert line in demo.banner
     assert "unit 225  battery 512 (House bank)" in demo.banner and "unit 226  solarcharger 279" in demo.banner
     mppt = str(demo.json("/api/v1/devices/solarcharger/278"))  # the JSON API shows where it comes from
