@@ -156,7 +156,7 @@ class Gateway:
             ),
             m.listen,
         )
-        context = self.sources = SourceContext(self.cmap)
+        context = self.sources = SourceContext(self.cmap, state_dir=c.state_dir)
         system = SystemComponent(self.store, c.state_dir)
         parts: list[Component] = [SettingsComponent(self.store, c.state_dir, self.cmap), system]
         if c.simulators:

@@ -258,6 +258,29 @@ class VeDirectMap:
         return values, refused
 
 
+def encode_block(vmap: VeDirectMap, service: str, values: Mapping[str, Scalar]) -> dict[str, str]:
+    """The text fields a device would send for ``values`` (GX paths): ``decode`` in reverse,
+    row by row (flag rows of one label make one mask), for simulators that stand for a device."""
+    fields: dict[str, str] = {}
+    masks: dict[str, int] = {}
+    for f in vmap.fields.get(service, ()):
+        value = values.get(f.path)
+        if f.kind == "text":
+            if isinstance(value, str):
+                fields[f.label] = value
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if f.kind == "onoff":
+            fields[f.label] = "ON" if value else "OFF"
+        elif f.kind == "flag":
+            masks[f.label] = masks.get(f.label, 0) | ((1 << f.bit) if value else 0)
+        else:
+            fields[f.label] = str(round(value / f.scale))
+    fields.update({label: str(mask) for label, mask in masks.items()})
+    return fields
+
+
 def parse_pid(text: str) -> int | None:
     try:
         return int(text, 16)

@@ -14,6 +14,7 @@ from registers import CompiledMap, MappingError, compile_mappings, load_default
 from registers.docs import RENDERERS
 from registers.docs_n2k import render_pgns_markdown
 from registers.meters import meter_models
+from registers.vedirect import VeDirectMap
 
 
 def load_map(mappings: str | None, n2k: bool = True) -> CompiledMap:
@@ -40,9 +41,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     samples = sum(len(m.samples) for m in meters.values())
     n2k = [d for devices in cmap.n2k.values() for d in devices]
     pgns = sum(len(d.pgns) for d in n2k)
+    ve = cmap.devices.get("vedirect")
+    vedirect = (
+        f"{len(ve.products)} VE.Direct products ({len(ve.samples)} captures checked), "
+        if isinstance(ve, VeDirectMap)
+        else ""
+    )
     print(
         f"ok: {len(cmap.modbus.tables)} services, {n} registers, {len(cmap.lookups)} lookups, "
-        f"{len(meters)} meter models ({samples} samples checked), "
+        f"{len(meters)} meter models ({samples} samples checked), {vedirect}"
         f"{len(n2k)} NMEA 2000 device kinds sending {pgns} PGNs (samples checked), compiled in {ms:.0f} ms"
     )
     return 0

@@ -76,6 +76,10 @@ def _demo_ready(gateway: Gateway) -> None:
         print(f"  MQTT        {mqtt['broker']}, portal id {mqtt['portal_id']} (docs/mqtt.md)")
     print("Devices:")
     print("\n".join(unit_table(gateway)))
+    unplug = unplug_lines(gateway)
+    if unplug:
+        print("Pull a cable (VE.Direct, CAN-bus BMS): /Connected 0 within 3-5 s; rm the file to plug it back:")
+        print("\n".join(unplug))
     scan = scan_command(gateway)
     if scan:
         print(f"Find the simulated devices as on a real network:\n  {scan}")
@@ -91,6 +95,22 @@ def mqtt_hint(host: str, port: int, status: dict[str, object]) -> str:
         f"mosquitto_sub -h {host} -p {port} -v -t 'N/{portal}/#' &"
         f" mosquitto_pub -h {host} -p {port} -t 'R/{portal}/keepalive' -n"
     )
+
+
+def unplug_lines(gateway: Gateway) -> list[str]:
+    """How to unplug each device the demo feeds over VE.Direct or CAN (its ``link``)."""
+    lines = []
+    for d in gateway.config.devices:
+        link = d.options.get("link")
+        if not link:
+            continue
+        try:
+            control = gateway.sources.endpoints.address(f"{link}.unplug")[0]
+        except StartupError:
+            continue
+        unit = gateway.cmap.modbus.unit_for_instance(d.instance)
+        lines.append(f"  touch {control}   # {d.driver} {link} (unit {unit})")
+    return lines
 
 
 def scan_command(gateway: Gateway) -> str | None:

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 import time
+from typing import Any
 
 from gateway.cli.parser import AddCommand
 from gateway.cli.scan_tables import Polled, polled, render, summary, with_gateway
@@ -25,7 +26,9 @@ EXAMPLES = """examples:
   gx-gateway scan --subnet 192.168.1.0/24                 # ports 502, 1502, 80
   gx-gateway scan --hosts 192.168.1.20,192.168.1.21 --ports 502,80 > devices.toml
   gx-gateway scan --subnet 192.168.1.0/24 --gateway http://127.0.0.1:8088  # beside a running gateway
-  gx-gateway scan --ble --seconds 20 > sensors.toml           # Bluetooth LE sensors nearby"""
+  gx-gateway scan --ble --seconds 20 > sensors.toml           # Bluetooth LE sensors nearby
+  gx-gateway scan --serial                                # VE.Direct on /dev/serial/by-id/*, ttyUSB*
+  gx-gateway scan --serial /dev/ttyUSB0,/dev/ttyUSB1"""
 
 
 def register(add: AddCommand) -> None:
@@ -36,6 +39,13 @@ def register(add: AddCommand) -> None:
     p.add_argument("--timeout", type=float, default=0.5, metavar="S", help="seconds per connect and request")
     p.add_argument("--concurrency", type=int, default=64, metavar="N", help="host:port pairs probed at once")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
+    p.add_argument(
+        "--serial",
+        nargs="?",
+        const="",
+        metavar="PATHS",
+        help="listen on serial ports instead (comma-separated; default /dev/serial/by-id/*, /dev/ttyUSB*)",
+    )
     p.add_argument(
         "--gateway",
         metavar="URL",
@@ -50,7 +60,38 @@ def register(add: AddCommand) -> None:
     p.set_defaults(func=cmd_scan)
 
 
+def cmd_scan_serial(args: argparse.Namespace) -> int:
+    from gateway.sources.serial_scan import default_paths, listen, render_serial
+    from registers.vedirect import vedirect_map
+
+    paths = [p.strip() for p in args.serial.split(",") if p.strip()] or default_paths()
+    if not paths:
+        print("gx-gateway scan: no serial ports found (give --serial PATHS)", file=sys.stderr)
+        return 1
+    try:
+        cmap = load_default(defer_n2k=True) if args.mappings is None else compile_mappings(args.mappings)
+        vmap = vedirect_map(cmap)
+    except (MappingError, LookupError) as e:
+        print(f"gx-gateway scan: {e}", file=sys.stderr)
+        return 1
+
+    async def all_ports() -> list[Any]:
+        async def one(i: int, path: str) -> Any:
+            found = await listen(path, vmap)
+            print(f"[{i + 1}/{len(paths)}] {path}: {found.note}", file=sys.stderr, flush=True)
+            return found
+
+        return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(paths))))
+
+    print(f"listening on {len(paths)} serial port(s) for up to 2.5 s ...", file=sys.stderr, flush=True)
+    findings = asyncio.run(all_ports())
+    sys.stdout.write(render_serial(findings))
+    return 0
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
+    if args.serial is not None:
+        return cmd_scan_serial(args)
     if args.ble:
         from gateway.cli.scan_ble import cmd_scan_ble
 

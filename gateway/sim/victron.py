@@ -21,7 +21,7 @@ setpoint it regulates to into that path, as the GX's hub4control does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from gateway.core.store import Device, Store, WriteRejected
@@ -72,14 +72,21 @@ class VictronSimulation:
         layout: Sequence[tuple[str, int, str | None]] | None = None,
         soc: float = START_SOC,
         hour: float = START_HOUR,
+        sinks: Mapping[tuple[str, int], Callable[[Values], None]] | None = None,
     ) -> None:
         """``layout``: (service type, instance, custom name or None) per device; None = DEFAULT_LAYOUT.
+
+        ``sinks``: devices that reach the gateway through a real driver (a VE.Direct or CAN-bus
+        simulator): they are not added to the Store; their values, all of them, go to the sink
+        at every step instead, and the simulator of that protocol sends them.
 
         There is one physical plant: at most one vebus and one battery (ValueError otherwise);
         without a vebus there are no AC loads; the bank exists even when no monitor shows it.
         """
         self.store = store
         self.time_scale = time_scale
+        self.sinks = dict(sinks or {})
+        self._latest: dict[tuple[str, int], Values] = {}
         self.devices: dict[tuple[str, int], SimDevice] = {}
         counts: dict[str, int] = {}
         for service, instance, name in DEFAULT_LAYOUT if layout is None else layout:
@@ -108,11 +115,17 @@ class VictronSimulation:
         self._read_controls()
         self.plant.advance(0.0, self.controls)
         for d in self.devices.values():
-            self.store.add_device(d.service, d.instance, owner=self, values={**d.static(), **self._values(d, 0.0)})
+            values = {**d.static(), **self._values(d, 0.0)}
+            if d.key in self.sinks:
+                self._latest[d.key] = values
+                self.sinks[d.key](values)
+            else:
+                self.store.add_device(d.service, d.instance, owner=self, values=values)
 
     def stop(self) -> None:
-        for service, instance in self.devices:
-            self.store.remove_device(service, instance)
+        for key in self.devices:
+            if key not in self.sinks:
+                self.store.remove_device(*key)
 
     async def run(self, tick_s: float = 1.0) -> None:
         """Step and publish every ``tick_s`` real seconds (by the loop clock) until cancelled."""
@@ -130,7 +143,13 @@ class VictronSimulation:
         self._read_controls()
         self.plant.advance(dt, self.controls)
         for d in self.devices.values():
-            self.store.publish(d.service, d.instance, self._values(d, dt))
+            values = self._values(d, dt)
+            if d.key in self.sinks:
+                latest = self._latest.setdefault(d.key, {})
+                latest.update(values)
+                self.sinks[d.key](latest)
+            else:
+                self.store.publish(d.service, d.instance, values)
 
     def _values(self, d: SimDevice, dt: float) -> Values:
         return d.update(self.plant, self.plant.flows, dt)

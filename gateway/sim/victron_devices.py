@@ -45,6 +45,10 @@ class SimDevice:
     def __post_init__(self) -> None:
         self.takes = frozenset({"/CustomName", *self.held})
 
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.service, self.instance)
+
     def static(self) -> Values:
         return {"/CustomName": self.name, "/ProductName": self.product, "/Connected": 1, **self.held}
 

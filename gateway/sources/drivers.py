@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from gateway.sources import ble_drivers, fronius, meter, simulated, sma, sunspec
+from gateway.sources import ble_drivers, canbms, fronius, meter, simulated, sma, sunspec, vedirect_port
 from gateway.sources.registry import DriverSpec
 
 DRIVERS: Final[Mapping[str, DriverSpec]] = {
@@ -23,5 +23,7 @@ DRIVERS: Final[Mapping[str, DriverSpec]] = {
         ble_drivers.VICTRON_SPEC,
         ble_drivers.MOPEKA_SPEC,
         ble_drivers.RUUVI_SPEC,
+        vedirect_port.SPEC,
+        canbms.SPEC,
     )
 }

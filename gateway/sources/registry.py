@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Final
 
 from gateway.core.components import Component
@@ -57,6 +58,7 @@ class SourceContext:
     cmap: CompiledMap
     endpoints: Endpoints = field(default_factory=Endpoints)  # addresses of [[simulator]]s by name
     shared: dict[str, object] = field(default_factory=dict)  # what drivers share (the BLE scanners)
+    state_dir: Path | None = None  # where drivers keep what must survive a restart (assigned instances)
 
 
 Builder = Callable[[Store, Sequence[DeviceConfig], SourceContext], Component]
@@ -74,9 +76,15 @@ class DriverSpec:
     service: Callable[[DeviceConfig], str]  # the service type a device appears as
     build: Builder  # one component for all this driver's devices
     rules: Callable[[Sequence[DeviceConfig]], None] = _no_rules  # checks across its devices (ConfigError)
+    # The driver gives a device without ``instance`` one of its own, kept in the state_dir
+    # (a GX numbers VE.Direct devices by port); such a DeviceConfig has instance -1.
+    auto_instance: bool = False
 
     @property
     def all_keys(self) -> tuple[Key, ...]:
+        if self.auto_instance:
+            optional = replace(BASE_KEYS[1], required=False, doc=BASE_KEYS[1].doc + "; without it, one kept per port")
+            return (BASE_KEYS[0], optional, *BASE_KEYS[2:], *self.keys)
         return (*BASE_KEYS, *self.keys)
 
 
@@ -102,6 +110,26 @@ COMMON_KEYS: Final[Mapping[str, Key]] = {
 }
 
 
+# Serial drivers (VE.Direct; Modbus RTU later) name their device path ``port`` too, as users
+# write it: one key for all of them, distinct from the TCP port of the network drivers.
+SERIAL_PORT: Final = Key(
+    "port", None, text, "serial device: /dev/serial/by-id/... (stable across re-plugs), /dev/ttyUSB0, a pty"
+)
+# Instead of a port or bus: the ``via`` name of a simulated device (the demo's VE.Direct and CAN links).
+LINK: Final = Key("link", None, text, "instead of port/interface: a simulated device's via name (the demo)")
+
+
+def port_or_link(name: str) -> Callable[[Sequence[DeviceConfig]], None]:
+    """A driver's rule: each device names its ``name`` (port, interface) or a ``link``."""
+
+    def check(devices: Sequence[DeviceConfig]) -> None:
+        for d in devices:
+            if d.options.get(name) is None and d.options.get("link") is None:
+                raise ConfigError(f"{d.where}.{name}: missing (or link = a simulated device's via name)")
+
+    return check
+
+
 def common_default(name: str, default: Any) -> Key:
     """A common key with this driver's own default (e.g. port 80 for HTTP): same name, check
     and meaning, documented with its default in the driver's table."""
@@ -125,6 +153,8 @@ def parse_devices(raw: Any, drivers: Mapping[str, DriverSpec]) -> tuple[DeviceCo
     devices = tuple(_parse_device(i, table, drivers) for i, table in enumerate(raw))
     seen: dict[tuple[str, int], DeviceConfig] = {}
     for d in devices:
+        if d.instance < 0:
+            continue  # the driver assigns it (auto_instance)
         service = drivers[d.driver].service(d)
         first = seen.setdefault((service, d.instance), d)
         if first is not d:
@@ -159,6 +189,8 @@ def _parse_device(index: int, table: Any, drivers: Mapping[str, DriverSpec]) -> 
                 raise ConfigError(f"{where}.{key.name}: missing ({key.doc})")
             values[key.name] = key.default
     base = {k.name: values.pop(k.name) for k in BASE_KEYS}
+    if base["instance"] is None:
+        base["instance"] = -1
     return DeviceConfig(index=index, options=values, **base)
 
 

@@ -4,7 +4,8 @@ Pure and deterministic: files in, CompiledMap or MappingError (with *all* proble
 Shared machinery (CSV reading, the rule book) and one compiler per mapping kind:
 ``lookups.py`` (enums), ``modbus.py`` (the served register list, unit ids), ``paths.py``
 (what each path means, shared by every kind), ``sunspec.py`` (SunSpec points -> paths),
-``devices.py`` (energy-meter models, cmap.devices) and ``n2k.py`` (NMEA 2000 PGN field specs,
+``devices.py`` (energy-meter models, cmap.devices), ``vedirect_fields.py`` (VE.Direct products
+and fields, ``cmap.devices["vedirect"]``) and ``n2k.py`` (NMEA 2000 PGN field specs,
 with ``n2k_samples.py`` checking each mapping's samples through the nmea2000 decoder).
 
 The n2k kind needs canboat's database, i.e. the ``nmea2000`` package and python-can (about
@@ -26,6 +27,7 @@ from registers.compile.n2k import compile_n2k
 from registers.compile.n2k_samples import check_samples
 from registers.compile.rules import RULES, MappingError, Problem, Problems
 from registers.compile.sunspec_points import compile_sunspec
+from registers.compile.vedirect_fields import compile_vedirect
 from registers.model import CompiledMap, DeferredMap, PathSpec, frozen_map
 from registers.pgn_specs import N2kDeviceSpec
 
@@ -47,7 +49,10 @@ def compile_mappings(root: Path | str, shown_root: str | None = None, *, defer_n
     lookups = compile_lookups(root / "lookups", shown, problems)
     modbus, paths = compile_modbus(root, shown, lookups, problems)
     sunspec = compile_sunspec(root / "sunspec.csv", shown(root / "sunspec.csv"), paths, problems)
-    devices = compile_devices(root / "devices", shown, paths, problems)
+    devices: dict[str, object] = dict(compile_devices(root / "devices", shown, paths, problems))
+    vedirect = compile_vedirect(root / "vedirect", shown, paths, problems)
+    if vedirect is not None:
+        devices["vedirect"] = vedirect
     n2k: N2kMap = (
         DeferredMap(lambda: _n2k_alone(root, shown, paths)) if defer_n2k else _n2k(root, shown, paths, problems)
     )
@@ -58,7 +63,7 @@ def compile_mappings(root: Path | str, shown_root: str | None = None, *, defer_n
         modbus=modbus,
         lookups=frozen_map(lookups),
         sunspec=frozen_map(sunspec),
-        devices=frozen_map(dict(devices)),
+        devices=frozen_map(devices),
         n2k=n2k,
     )
 

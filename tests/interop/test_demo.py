@@ -283,7 +283,7 @@ def test_unwritable_state_dir_is_one_line(tmp_path: Path) -> None:
     [
         (
             '[[device]]\ndriver = "pvmagic"\ninstance = 20\n',
-            "gx-gateway: device[0].driver: unknown driver 'pvmagic' (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi)",
+            "gx-gateway: device[0].driver: unknown driver 'pvmagic' (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi, vedirect, canbms)",
         ),
         (
             '[[device]]\ndriver = "sunspec"\ninstance = 20\n',
@@ -300,7 +300,7 @@ def test_unwritable_state_dir_is_one_line(tmp_path: Path) -> None:
         ),
         (
             '[[device]]\ndriver = "simulated"\nservice = "tank"\ninstance = 20\nhost = "10.0.0.5"\n',
-            "gx-gateway: device[0].host: not a key of driver 'simulated' (its keys: driver, instance, name, service)",
+            "gx-gateway: device[0].host: not a key of driver 'simulated' (its keys: driver, instance, name, service, via)",
         ),
     ],
 )

@@ -61,7 +61,9 @@ async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> No
         "SettingsComponent",
         "SystemComponent",
         "Simulators",  # before the sources: devices pointed at a simulator find it
-        "SimulatedSource",
+        "SimulatedSource",  # before the vedirect/canbms drivers: it makes the ptys and the bus they read
+        "VeDirectPorts",  # the MPPTs and the SmartShunt over VE.Direct
+        "CanBmsGroup",  # the bank's BMS over CAN
         "SunSpecSource",
         "ModbusDevices",  # the EM24 grid meter (driver meter)
         "FroniusSource",  # the Fronius read over the Solar API
@@ -80,8 +82,8 @@ async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> No
         assert gw.modbus is not None and gw.modbus.port > 0 and gw.http is not None
         own = [d for d in gw.store.devices() if d.get("/Mgmt/ProcessName") != "n2k-in"]
         assert (
-            len(own) == 15 + 2
-        )  # the demo's devices (with the 2 Bluetooth ones), system, settings (N2K in's come from its replay)
+            len(own) == 16 + 2
+        )  # the demo's devices (with the 2 Bluetooth ones and the VE.Direct SmartShunt), system, settings (N2K in's come from its replay)
         await gw.store.write("settings", 0, {"/Settings/CGwacs/BatteryLife/MinimumSocLimit": 35})
         assert not (tmp_path / "settings.json").exists()  # saved within a second, not at once
     finally:

@@ -26,7 +26,7 @@ from gateway.config import (
 )
 from gateway.sim.victron import DEFAULT_LAYOUT
 from gateway.sources.drivers import DRIVERS
-from gateway.sources.registry import COMMON_KEYS
+from gateway.sources.registry import COMMON_KEYS, SERIAL_PORT
 from tests.helpers import ROOT
 
 
@@ -115,15 +115,15 @@ def test_same_instance_in_another_service_is_fine() -> None:
         ({"device": [5]}, "device[0]: expected a table"),
         (
             {"device": [{"instance": 1}]},
-            "device[0].driver: missing (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi)",
+            "device[0].driver: missing (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi, vedirect, canbms)",
         ),
         (
             {"device": [{"driver": "sma-speedwire", "instance": 20}]},
-            "device[0].driver: unknown driver 'sma-speedwire' (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi)",
+            "device[0].driver: unknown driver 'sma-speedwire' (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi, vedirect, canbms)",
         ),
         (
             {"device": [{"driver": 7, "instance": 20}]},
-            "device[0].driver: unknown driver 7 (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi)",
+            "device[0].driver: unknown driver 7 (known: simulated, sunspec, meter, fronius, sma, victron-ble, mopeka, ruuvi, vedirect, canbms)",
         ),
         ({"device": [{"driver": "sunspec", "instance": 20}]}, "device[0].host: missing (address of the device)"),
         (
@@ -155,7 +155,7 @@ def test_same_instance_in_another_service_is_fine() -> None:
         ),
         (  # a common key of real drivers is still not a key of this one
             {"device": [SIM_TANK, SIM_TANK | {"instance": 21}, {**SIM_TANK, "instance": 22, "host": "10.0.0.9"}]},
-            "device[2].host: not a key of driver 'simulated' (its keys: driver, instance, name, service)",
+            "device[2].host: not a key of driver 'simulated' (its keys: driver, instance, name, service, via)",
         ),
         (  # the old name of `service`
             {"device": [{"driver": "simulated", "kind": "battery", "instance": 5}]},
@@ -200,6 +200,8 @@ def test_every_driver_key_is_documented_and_common_keys_are_shared() -> None:
         assert f'### driver = "{spec.name}"' in docs
         for key in spec.all_keys:
             assert f"| `{key.name}` |" in docs, (spec.name, key.name)
+            if key is SERIAL_PORT:  # a serial driver's port: a device path, one key for them all
+                continue
             if key.name in COMMON_KEYS:  # a common key is the one key (a driver may change its default)
                 shared = COMMON_KEYS[key.name]
                 assert key.check is shared.check and key.doc == shared.doc, (spec.name, key.name)
@@ -210,7 +212,16 @@ def test_demo_toml_loads_and_lays_out_the_demo_installation() -> None:
     assert cfg.modbus.listen == ("127.0.0.1", 5020) and cfg.modbus.writes is True
     assert cfg.modbus.invalid == "zero"
     assert cfg.http is not None and cfg.http.listen == ("127.0.0.1", 8088)
-    assert {d.driver for d in cfg.devices} == {"simulated", "sunspec", "meter", "fronius", "victron-ble", "mopeka"}
+    assert {d.driver for d in cfg.devices} == {
+        "simulated",
+        "sunspec",
+        "meter",
+        "fronius",
+        "victron-ble",
+        "mopeka",
+        "vedirect",
+        "canbms",
+    }
     ble = {d.instance: (d.driver, d.option("source")) for d in cfg.devices if d.driver in ("victron-ble", "mopeka")}
     assert ble == {45: ("victron-ble", ANY), 46: ("mopeka", ANY)}  # a SmartShunt and a Mopeka tank sensor
     assert all(Path(source.removeprefix("replay:")).is_file() for _, source in ble.values())  # written on load
@@ -219,13 +230,20 @@ def test_demo_toml_loads_and_lays_out_the_demo_installation() -> None:
     pv = {
         d.instance: (d.option("simulator"), d.options.get("role", "pvinverter"), d.option("position"))
         for d in cfg.devices[len(simulated) :]
-        if d.driver not in ("victron-ble", "mopeka")
+        if d.driver in ("sunspec", "meter", "fronius")
     }
     assert pv == {
         32: ("fronius", "pvinverter", "ac-in-1"),
         33: ("solaredge", "pvinverter", "ac-out"),
         34: ("em24", "grid", "ac-in-1"),  # a Carlo Gavazzi EM24 (driver meter) measures the site
         35: ("fronius-http", "pvinverter", "ac-out"),  # a Fronius over the Solar API (driver fronius)
+    }
+    native = {d.instance: (d.driver, d.option("link")) for d in cfg.devices if d.driver in ("vedirect", "canbms")}
+    assert native == {
+        278: ("vedirect", "mppt-roof"),  # the plant's MPPTs and bank, over VE.Direct ptys and a CAN bus
+        279: ("vedirect", "mppt-bimini"),
+        277: ("vedirect", "house-shunt"),
+        512: ("canbms", "house-bms"),
     }
     assert {s.name: s.kind for s in cfg.simulators} == {
         "fronius": "fronius",

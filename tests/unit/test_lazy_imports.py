@@ -101,3 +101,13 @@ def test_a_simulator_loads_its_own_protocol_only(tmp_path: Path, kind: str) -> N
     assert (web_sim in names) == (kind == "fronius-solar-api")
     for module in (*N2K_STACK, *DISCOVERY, *TLS):
         assert module not in names
+
+
+def test_serial_and_can_come_with_their_drivers_only(tmp_path: Path) -> None:
+    """pyserial comes with a vedirect device, python-can with a canbms one, neither without."""
+    plain = loaded_modules(tmp_path)
+    assert "serial_asyncio_fast" not in plain and "serial" not in plain and "can" not in plain
+    vedirect = loaded_modules(tmp_path, f'\n[[device]]\ndriver = "vedirect"\nport = "{tmp_path / "ttyUSB9"}"\n')
+    assert "serial_asyncio_fast" in vedirect and "can" not in vedirect
+    canbms = loaded_modules(tmp_path, '\n[[device]]\ndriver = "canbms"\ninterface = "virtual:lazy"\ninstance = 513\n')
+    assert "can" in canbms and "serial_asyncio_fast" not in canbms and "nmea2000" not in canbms
