@@ -5,28 +5,48 @@ it, every distinct probe register of the packaged models is read once and the mo
 match is taken. A meter that answers an id no file claims is *unsupported*: one clear log
 line, the device stays disconnected (``/Connected`` 0), the gateway runs on. Poll: the reads
 the compiler planned (function code 3 or 4, at most 125 registers each), decoded by the
-model's fields. The meter publishes as its ``role`` (grid, pvinverter with its position,
+model's fields. Over Modbus-TCP (a link per host:port) or Modbus RTU (``transport = "rtu"``:
+a link per serial port, the meters on one RS485 bus polled in turn; gateway/transports/rtu.py),
+the same files and plans either way. The meter publishes as its ``role`` (grid, pvinverter with its position,
 genset, acload, evcharger). The framework (gateway/sources/poller.py) does the rest: three
 missed polls invalidate, the link's jittered back-off, coming back by itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Final, Protocol
 
 from gateway.core.components import StartupError
 from gateway.core.keys import Key, text
 from gateway.core.store import Store, WriteRejected
 from gateway.sources.device_state import DeviceState
+from gateway.sources.meter_rtu import KEYS as RTU_KEYS
+from gateway.sources.meter_rtu import check_transports, is_rtu, serial_settings
 from gateway.sources.poller import DevicePoller, PollerGroup, ProbeFailed
 from gateway.sources.registry import DeviceConfig, DriverSpec, SourceContext, common, common_default, role_of
-from gateway.transports.tcp import ExceptionResponse, LinkPool, ModbusError, ModbusLink
+from gateway.transports.rtu import RtuPool
+from gateway.transports.tcp import ExceptionResponse, LinkPool, ModbusError
 from registers.meters import MeterModel, MeterProbe, meter_models
 from registers.values import Scalar
 
 log = logging.getLogger(__name__)
+
+
+class RegisterLink(Protocol):
+    """What a meter is read through: a Modbus-TCP link or an RS485 bus (Modbus RTU)."""
+
+    protocol: str
+    lock: asyncio.Lock  # held for a meter's whole probe or poll: one meter at a time per link
+
+    @property
+    def name(self) -> str: ...
+
+    async def read_locked(
+        self, unit: int, address: int, count: int, timeout_s: float | None = None, function: int = 3
+    ) -> bytes: ...
 
 
 class UnsupportedDevice(ProbeFailed):
@@ -34,7 +54,7 @@ class UnsupportedDevice(ProbeFailed):
 
 
 async def identify(
-    link: ModbusLink, unit: int, models: Mapping[str, MeterModel], timeout_s: float | None = None
+    link: RegisterLink, unit: int, models: Mapping[str, MeterModel], timeout_s: float | None = None
 ) -> MeterModel:
     """The model whose probe matches what the meter answers (one read per probe register)."""
     groups: dict[tuple[int, int, str, bool], list[MeterModel]] = {}
@@ -66,7 +86,7 @@ class MeterDevice:
     """One meter: a ``DeviceDriver`` for the poller."""
 
     def __init__(
-        self, models: Mapping[str, MeterModel], link: ModbusLink, config: DeviceConfig, role: str, wanted: str | None
+        self, models: Mapping[str, MeterModel], link: RegisterLink, config: DeviceConfig, role: str, wanted: str | None
     ) -> None:
         self.models = models
         self.link = link
@@ -97,7 +117,7 @@ class MeterDevice:
         log.info("meter %s unit %d: %s (%s)", self.link.name, self.unit, model.product, model.name)
         return {
             "/ProductName": model.product,
-            "/Mgmt/Connection": f"Modbus-TCP {self.link.name} unit {self.unit}",
+            "/Mgmt/Connection": f"{self.link.protocol} {self.link.name} unit {self.unit}",
             "/NrOfPhases": model.phases,
             **identity,
         }
@@ -152,7 +172,8 @@ class MeterDevice:
 
 
 class ModbusDevices:
-    """All devices of one device-file driver: one poller each, links shared per host:port."""
+    """All devices of one device-file driver: one poller each, links shared per host:port
+    (or per serial port: one RS485 bus)."""
 
     driver = "meter"
 
@@ -162,6 +183,7 @@ class ModbusDevices:
         self.models = meter_models(context.cmap)
         self.endpoints = context.endpoints
         self.links = LinkPool()
+        self.buses = RtuPool()
         self.pollers = PollerGroup()
 
     def role(self, d: DeviceConfig) -> str:
@@ -181,28 +203,37 @@ class ModbusDevices:
         for d in self.devices:
             self.check(d)
         for d in self.devices:
-            host, port = self.endpoints.of(d)
-            link = self.links.get(host, port)
+            link: RegisterLink
+            if is_rtu(d):
+                link = self.buses.get(str(d.option("port")), serial_settings(d))
+                where = link.name
+            else:
+                host, port = self.endpoints.of(d)
+                link = self.links.get(host, port)
+                where = f"{host}:{port}"
             driver = MeterDevice(self.models, link, d, self.role(d), self.model_name(d))
-            name = f"{self.driver} {host}:{port} unit {d.option('unit')} ({driver.service} {d.instance})"
+            name = f"{self.driver} {where} unit {d.option('unit')} ({driver.service} {d.instance})"
             poller = DevicePoller(self.store, d.instance, driver, d.option("poll_interval_s"), DeviceState(name))
             await self.pollers.start(poller)
 
     async def stop(self) -> None:
         await self.pollers.stop()
         await self.links.close()
+        await self.buses.close()
 
 
 ROLE: Final = common_default("role", "grid")
 SPEC: Final = DriverSpec(
     name="meter",
-    doc="an energy meter described by a file of mappings/devices (Carlo Gavazzi, Eastron, ABB ...), Modbus-TCP",
+    doc="an energy meter described by a file of mappings/devices (Carlo Gavazzi, Eastron, ABB ...), Modbus-TCP or RTU",
     keys=(
-        *common("host", "port", "unit"),
+        *RTU_KEYS,
+        *common("unit"),
         ROLE,
         *common("position", "poll_interval_s", "simulator"),
         Key("model", None, text, "the meter file's name (e.g. sdm630) for meters that cannot be probed"),
     ),
     service=role_of,
     build=ModbusDevices,
+    rules=check_transports,
 )

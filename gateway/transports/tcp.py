@@ -55,6 +55,8 @@ class ExceptionResponse(ModbusError):
 class ModbusLink:
     """A serialized Modbus-TCP client for one ``host:port`` (see the module doc)."""
 
+    protocol = "Modbus-TCP"
+
     def __init__(
         self,
         host: str,

@@ -26,6 +26,7 @@ from gateway.config import (
 )
 from gateway.sim.victron import DEFAULT_LAYOUT
 from gateway.sources.drivers import DRIVERS
+from gateway.sources.meter_rtu import PORT as METER_PORT
 from gateway.sources.registry import COMMON_KEYS, SERIAL_PORT
 from tests.helpers import ROOT
 
@@ -200,7 +201,7 @@ def test_every_driver_key_is_documented_and_common_keys_are_shared() -> None:
         assert f'### driver = "{spec.name}"' in docs
         for key in spec.all_keys:
             assert f"| `{key.name}` |" in docs, (spec.name, key.name)
-            if key is SERIAL_PORT:  # a serial driver's port: a device path, one key for them all
+            if key is SERIAL_PORT or key is METER_PORT:  # a device path (the meter's: or a TCP port)
                 continue
             if key.name in COMMON_KEYS:  # a common key is the one key (a driver may change its default)
                 shared = COMMON_KEYS[key.name]
