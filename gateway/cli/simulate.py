@@ -34,9 +34,26 @@ def cmd_native(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rtu(args: argparse.Namespace) -> int:
+    from gateway.sim import native_standalone
+
+    if not args.rtu:
+        print("gx-gateway: simulate meter serves meters on a Modbus RTU bus (a pty): add --rtu", file=sys.stderr)
+        return 2
+    try:
+        meters = native_standalone.parse_meters(args.meters)
+    except ValueError as e:
+        print(f"gx-gateway: {e}", file=sys.stderr)
+        return 2
+    run_loop(lambda: native_standalone.serve_rtu_meters(meters, Path(args.link) if args.link else None))
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from gateway.sim.protocols.standalone import serve as serve_simulators
 
+    if args.kind == "meter":
+        return cmd_rtu(args)
     if args.kind in NATIVE:
         return cmd_native(args)
     try:
@@ -55,16 +72,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def register(add: AddCommand) -> None:
     p = add(
         "simulate",
-        "run SunSpec inverter simulators (Modbus-TCP), a VE.Direct device (pty) or a CAN-bus BMS until Ctrl-C",
+        "run SunSpec inverter simulators (Modbus-TCP), a VE.Direct device (pty), a CAN-bus BMS "
+        "or RS485 energy meters (Modbus RTU on a pty) until Ctrl-C",
         """examples:
   gx-gateway simulate fronius --listen 127.0.0.1:1502
   gx-gateway simulate solaredge --count 3 --listen 127.0.0.1:0
   gx-gateway simulate vedirect --product mppt --link /tmp/ttyVE0   (stdin: unplug, plug, silence, talk, bad)
-  gx-gateway simulate canbms --interface socketcan:vcan0""",
+  gx-gateway simulate canbms --interface socketcan:vcan0
+  gx-gateway simulate meter --rtu --meters em24:1,sdm630:2 --link /tmp/ttyRS485   (stdin: silence 2, talk 2, bad)""",
     )
-    p.add_argument("kind", choices=[*sorted(PROFILES), *NATIVE], help="which device")
+    p.add_argument("kind", choices=[*sorted(PROFILES), *NATIVE, "meter"], help="which device")
     p.add_argument("--product", default="mppt", help="vedirect: mppt, smartshunt or phoenix (default mppt)")
-    p.add_argument("--link", help="vedirect: a symlink to the pty, kept across unplug/plug (like /dev/serial/by-id)")
+    p.add_argument("--rtu", action="store_true", help="meter: serve Modbus RTU on a pty (required)")
+    p.add_argument("--meters", default="em24:1", help="meter: MODEL:UNIT,... on the bus (default em24:1)")
+    p.add_argument(
+        "--link", help="vedirect, meter: a symlink to the pty, kept across unplug/plug (as /dev/serial/by-id)"
+    )
     p.add_argument("--interface", default="socketcan:vcan0", help="canbms: the bus (default socketcan:vcan0)")
     p.add_argument("--name", default="PYLON", help="canbms: the manufacturer name it sends (default PYLON)")
     p.add_argument("--interval-s", type=float, default=1.0, help="vedirect, canbms: seconds between blocks")

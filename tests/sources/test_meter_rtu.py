@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import logging
 import time
+from pathlib import Path
 
 import pytest
 
@@ -190,3 +191,22 @@ def test_config_rules(tables: list[dict[str, object]], message: str) -> None:
 def test_tcp_meters_keep_their_keys() -> None:
     (d,) = parse_devices([{"driver": "meter", "instance": 40, "host": "10.0.0.5"}], DRIVERS)
     assert d.option("port") == 502 and d.option("transport") == "tcp"
+
+
+async def test_an_unplugged_adapter_invalidates_and_its_by_id_link_comes_back(tmp_path: Path) -> None:
+    link = tmp_path / "usb-FTDI_FT232R_USB_UART-if00-port0"
+    bus = RtuBusSim({1: MeterSimulator(MODELS["em24"], unit=1)}, link=link)
+    await bus.start()
+    store = Store()
+    source = build(store, CMAP, rtu(str(link), 1, 40))
+    await source.start()
+    try:
+        await until(lambda: store.get("grid", 40, "/Ac/Power") == 1700.0, what="EM24 online")
+        await bus.stop()  # the USB adapter pulled: the pty and the link are gone
+        await until(lambda: store.get("grid", 40, "/Connected") == 0, timeout=8, what="offline")
+        assert store.get("grid", 40, "/Ac/Power") is None
+        await bus.start()  # plugged back: a new pty behind the same by-id name
+        await until(lambda: store.get("grid", 40, "/Ac/Power") == 1700.0, timeout=15, what="back by itself")
+    finally:
+        await source.stop()
+        await bus.stop()
