@@ -26,6 +26,7 @@ import asyncio
 import logging
 import random
 import struct
+import time
 from typing import Any, Final
 
 from gateway.core.loglimit import Throttle
@@ -84,7 +85,7 @@ class RtuLink:
         self.opens = 0
         self._client: Any = None  # pymodbus AsyncModbusSerialClient, made at first use
         self._crc_seen = False
-        self._last_end = 0.0  # loop time the bus last went quiet
+        self._last_end = 0.0  # time.monotonic() the bus last went quiet (uvloop's clock has 1 ms steps)
         self._open_failures = 0
         self._retry_open_at = 0.0
         self._silent: dict[int, tuple[int, float]] = {}  # unit -> (timeouts in a row, no request before)
@@ -118,9 +119,9 @@ class RtuLink:
                 f"{what}: unit {unit} on {self.path} is silent (next try in {not_before - loop.time():.1f} s)"
             )
         client = await self._open()
-        wait = self._last_end + self.gap_s - loop.time()
+        wait = self._last_end + self.gap_s - time.monotonic()
         if wait > 0:
-            await asyncio.sleep(wait)
+            await asyncio.sleep(wait + 0.001)  # uvloop's timers have 1 ms steps: never short of the gap
         self.requests += 1
         self._crc_seen = False
         client.ctx.comm_params.timeout_connect = self.timeout_s if timeout_s is None else timeout_s
@@ -149,7 +150,7 @@ class RtuLink:
             )
             raise RequestTimeout(f"{what}: no answer from unit {unit} on {self.path}") from None
         finally:
-            self._last_end = loop.time()
+            self._last_end = time.monotonic()
             _reraise_cancel()  # pymodbus awaits with wait_for, which can swallow a cancel (3.11)
         self._after(unit, answered=True)
         if response.isError():
