@@ -27,7 +27,7 @@ EXAMPLES = """examples:
   gx-gateway scan --hosts 192.168.1.20,192.168.1.21 --ports 502,80 > devices.toml
   gx-gateway scan --subnet 192.168.1.0/24 --gateway http://127.0.0.1:8088  # beside a running gateway
   gx-gateway scan --ble --seconds 20 > sensors.toml           # Bluetooth LE sensors nearby
-  gx-gateway scan --serial                                # VE.Direct on /dev/serial/by-id/*, ttyUSB*
+  gx-gateway scan --serial                                # VE.Direct, RTU meters on by-id/*, ttyUSB*
   gx-gateway scan --serial /dev/ttyUSB0,/dev/ttyUSB1"""
 
 
@@ -44,7 +44,8 @@ def register(add: AddCommand) -> None:
         nargs="?",
         const="",
         metavar="PATHS",
-        help="listen on serial ports instead (comma-separated; default /dev/serial/by-id/*, /dev/ttyUSB*)",
+        help="serial ports instead: VE.Direct by listening, else Modbus RTU meters by probing "
+        "(comma-separated; default /dev/serial/by-id/*, /dev/ttyUSB*)",
     )
     p.add_argument(
         "--gateway",
@@ -61,7 +62,12 @@ def register(add: AddCommand) -> None:
 
 
 def cmd_scan_serial(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from gateway.cli.scan_tables import FIRST_INSTANCE
+    from gateway.sources.rtu_scan import probe_bus
     from gateway.sources.serial_scan import default_paths, listen, render_serial
+    from registers.meters import meter_models
     from registers.vedirect import vedirect_map
 
     paths = [p.strip() for p in args.serial.split(",") if p.strip()] or default_paths()
@@ -71,21 +77,29 @@ def cmd_scan_serial(args: argparse.Namespace) -> int:
     try:
         cmap = load_default(defer_n2k=True) if args.mappings is None else compile_mappings(args.mappings)
         vmap = vedirect_map(cmap)
+        models = meter_models(cmap)
     except (MappingError, LookupError) as e:
         print(f"gx-gateway scan: {e}", file=sys.stderr)
         return 1
 
     async def all_ports() -> list[Any]:
         async def one(i: int, path: str) -> Any:
+            def say(line: str) -> None:
+                print(f"[{i + 1}/{len(paths)}] {line}", file=sys.stderr, flush=True)
+
             found = await listen(path, vmap)
-            print(f"[{i + 1}/{len(paths)}] {path}: {found.note}", file=sys.stderr, flush=True)
+            say(f"{path}: {found.note}")
+            if found.product is None and found.opened:  # no VE.Direct text: a bus of meters?
+                meters, note = await probe_bus(path, models, progress=say)
+                found = dataclasses.replace(found, meters=tuple(meters), note=f"{found.note}; {note}")
+                say(f"{path}: {note}")
             return found
 
         return list(await asyncio.gather(*(one(i, p) for i, p in enumerate(paths))))
 
     print(f"listening on {len(paths)} serial port(s) for up to 2.5 s ...", file=sys.stderr, flush=True)
     findings = asyncio.run(all_ports())
-    sys.stdout.write(render_serial(findings))
+    sys.stdout.write(render_serial(findings, FIRST_INSTANCE))
     return 0
 
 

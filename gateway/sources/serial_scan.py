@@ -3,7 +3,8 @@
 A VE.Direct device sends a text block about once a second without being asked: the port is
 opened (exclusively, 19200 8N1) for ``LISTEN_S``, and a block that passes its checksum with a
 product id of mappings/vedirect names the product. Anything else is reported as what it is
-(silent, unreadable, in use, an unknown product id); Modbus RTU probing is not done yet.
+(silent, unreadable, in use, an unknown product id). A port that opens but sends no VE.Direct
+text is then asked for Modbus RTU meters (gateway/sources/rtu_scan.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from gateway.sources.rtu_scan import RtuMeter, render_bus
 from gateway.transports.serial import SerialReader, SerialSettings
 from registers.vedirect import TextFramer, VeDirectMap, VeProduct, parse_pid
 
@@ -27,6 +29,8 @@ class SerialFinding:
     product: VeProduct | None  # None: no VE.Direct device found (see ``note``)
     serial: str | None
     note: str
+    opened: bool = True  # False: the port could not be opened (``note`` says why)
+    meters: tuple[RtuMeter, ...] = ()  # Modbus RTU meters found on it
 
 
 def default_paths() -> list[str]:
@@ -68,7 +72,7 @@ async def listen(path: str, vmap: VeDirectMap, seconds: float = LISTEN_S) -> Ser
     serial = next((b["SER#"] for b in blocks if "SER#" in b), None)
     if pid_text is None:
         if reader.opens == 0:
-            return SerialFinding(path, None, None, reader.reason)
+            return SerialFinding(path, None, None, reader.reason, opened=False)
         why = f"{framer.bad_checksum + framer.garbage} bad blocks" if reader.bytes_read else "silent"
         return SerialFinding(path, None, None, f"no VE.Direct text in {seconds:g} s ({why}, {reader.bytes_read} bytes)")
     pid = parse_pid(pid_text)
@@ -78,9 +82,14 @@ async def listen(path: str, vmap: VeDirectMap, seconds: float = LISTEN_S) -> Ser
     return SerialFinding(path, product, serial, f"{product.name} ({product.service})")
 
 
-def render_serial(findings: Sequence[SerialFinding]) -> str:
+def render_serial(findings: Sequence[SerialFinding], first_instance: int = 40) -> str:
     out = []
+    instance = first_instance
     for f in findings:
+        if f.meters:
+            tables, instance = render_bus(f.path, f.meters, instance)
+            out += tables
+            continue
         if f.product is None:
             out.append(f"# {f.path}: {f.note}\n")
             continue

@@ -66,11 +66,13 @@ class _Protocol(asyncio.Protocol):
     def __init__(self, on_data: Callable[[bytes], None], lost: asyncio.Future[str]) -> None:
         self.on_data = on_data
         self.lost = lost
+        self.closed = asyncio.Event()  # the port is really closed (pyserial closes it in a thread)
 
     def data_received(self, data: bytes) -> None:
         self.on_data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
         if not self.lost.done():
             self.lost.set_result(str(exc) if exc else "closed")
 
@@ -94,16 +96,23 @@ class SerialReader:
         self.opens = 0
         self.bytes_read = 0
         self._transport: asyncio.BaseTransport | None = None
+        self._protocol: _Protocol | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"serial {self.path}")
 
     async def stop(self) -> None:
+        """Stop reading and close the port; on return the port is free for the next opener."""
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
+        protocol = self._protocol if self._transport is not None else None
         self._close()
+        if protocol is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await protocol.closed.wait()
 
     def write(self, data: bytes) -> bool:
         """Send bytes (a HEX command); False while the port is closed."""
@@ -141,7 +150,7 @@ class SerialReader:
         while True:
             lost: asyncio.Future[str] = loop.create_future()
             try:
-                transport, _ = await serial_asyncio_fast.create_serial_connection(
+                transport, protocol = await serial_asyncio_fast.create_serial_connection(
                     loop,
                     functools.partial(_Protocol, self._feed, lost),
                     self.path,
@@ -151,7 +160,7 @@ class SerialReader:
             except Exception as e:  # serial.SerialException (an OSError), ValueError for bad settings
                 self._set(False, describe_open_error(self.path, e))
             else:
-                self._transport = transport
+                self._transport, self._protocol = transport, protocol  # type: ignore[assignment]
                 self.opens += 1
                 delay = BACKOFF_START_S
                 self._set(True, "open")
