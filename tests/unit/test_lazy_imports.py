@@ -111,3 +111,12 @@ def test_serial_and_can_come_with_their_drivers_only(tmp_path: Path) -> None:
     assert "serial_asyncio_fast" in vedirect and "can" not in vedirect
     canbms = loaded_modules(tmp_path, '\n[[device]]\ndriver = "canbms"\ninterface = "virtual:lazy"\ninstance = 513\n')
     assert "can" in canbms and "serial_asyncio_fast" not in canbms and "nmea2000" not in canbms
+
+
+def test_pymodbus_serial_client_comes_with_an_rtu_meter_only(tmp_path: Path) -> None:
+    """A Modbus-TCP meter is read by the gateway's own client; an RTU one loads pymodbus's."""
+    tcp = loaded_modules(tmp_path, '\n[[device]]\ndriver = "meter"\nhost = "127.0.0.1"\nport = 9\ninstance = 40\n')
+    assert "pymodbus.client" not in tcp and "serial" not in tcp
+    rtu = f'\n[[device]]\ndriver = "meter"\ntransport = "rtu"\nport = "{tmp_path / "ttyUSB9"}"\ninstance = 40\n'
+    names = loaded_modules(tmp_path, rtu)
+    assert "pymodbus.client" in names and "serial" in names and "can" not in names
