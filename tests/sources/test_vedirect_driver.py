@@ -144,6 +144,7 @@ def test_two_devices_on_one_port_is_a_config_error() -> None:
         ("smartsolar-75-15", "solarcharger", 279, 226),
         ("smartshunt-500a", "battery", 278, 224),
         ("phoenix-24-3000", "inverter", 277, 223),
+        ("blue-smart-ip22-24-12", "charger", 276, 227),
     ],
 )
 def test_gateway_run_publishes_exactly_a_captures_values(
