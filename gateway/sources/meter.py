@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Final, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Final, Protocol
 
 from gateway.core.components import StartupError
 from gateway.core.keys import Key, text
@@ -31,6 +31,9 @@ from gateway.transports.rtu import RtuPool
 from gateway.transports.tcp import ExceptionResponse, LinkPool, ModbusError
 from registers.meters import MeterModel, MeterProbe, meter_models
 from registers.values import Scalar
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +223,22 @@ class ModbusDevices:
         await self.pollers.stop()
         await self.links.close()
         await self.buses.close()
+
+    def collect_metrics(self) -> Iterable[Metric]:
+        """Per RS485 bus: requests, answers failing their CRC, requests no unit answered."""
+        if not self.buses.links:
+            return
+        from prometheus_client.core import CounterMetricFamily  # only when scraped
+
+        for name, doc, attr in (
+            ("gxgw_rtu_requests", "Modbus RTU requests sent, by serial port", "requests"),
+            ("gxgw_rtu_crc_errors", "Modbus RTU answers failing their CRC, by serial port", "crc_errors"),
+            ("gxgw_rtu_timeouts", "Modbus RTU requests no unit answered in time, by serial port", "timeouts"),
+        ):
+            family = CounterMetricFamily(name, doc, labels=("port",))
+            for path, link in sorted(self.buses.links.items()):
+                family.add_metric((path,), getattr(link, attr))
+            yield family
 
 
 ROLE: Final = common_default("role", "grid")

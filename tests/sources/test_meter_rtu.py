@@ -131,6 +131,10 @@ async def test_a_crc_error_is_counted_and_a_silent_unit_invalidated_then_back(ca
         silent_lines = [m for m in ours if "no answer" in m]
         assert len(crc_lines) == 1 and len(silent_lines) == 1  # rate-limited, not one per poll
         assert link.timeouts >= 3
+        families = {f.name: f for f in source.collect_metrics()}  # type: ignore[attr-defined]
+        assert families["gxgw_rtu_crc_errors"].samples[0].value == 1
+        assert families["gxgw_rtu_crc_errors"].samples[0].labels == {"port": bus.path}
+        assert families["gxgw_rtu_timeouts"].samples[0].value == link.timeouts
         assert not [r for r in caplog.records if r.name.startswith("pymodbus")]
         bus.silent.clear()
         await until(lambda: store.get("acload", 41, "/Ac/Power") == 1420.75, timeout=15, what="back by itself")
