@@ -128,16 +128,13 @@ class RtuLink:
         reader = client.read_input_registers if function == 4 else client.read_holding_registers
         try:
             response = await reader(address, count=count, device_id=unit)
-        except CrcError:
-            self._count_crc(unit, what)
-            raise
         except Exception as e:  # pymodbus: ModbusIOException (no answer), ConnectionException (port gone)
-            self._after(unit, answered=False)
-            if self._crc_seen:
+            if isinstance(e, CrcError) or self._crc_seen:
                 self._count_crc(unit, what)
                 raise CrcError(f"{what}: unit {unit} on {self.path}: answer failed its CRC") from None
             if not self.connected:
                 raise LinkDown(f"{what}: {self.path} lost ({e})") from None
+            self._after(unit, answered=False)
             self.timeouts += 1
             self._throttle.log(
                 f"{self.path} unit {unit} silent",
