@@ -163,7 +163,23 @@ def parse_devices(raw: Any, drivers: Mapping[str, DriverSpec]) -> tuple[DeviceCo
             )
     for spec in drivers.values():
         spec.rules([d for d in devices if d.driver == spec.name])
+    _one_driver_per_serial_port(devices)
     return devices
+
+
+def _one_driver_per_serial_port(devices: Sequence[DeviceConfig]) -> None:
+    """A serial port (a ``port`` that is a path) belongs to one driver: a VE.Direct device and
+    an RS485 bus of meters cannot share a cable (each driver checks its own devices)."""
+    claimed: dict[str, DeviceConfig] = {}
+    for d in devices:
+        path = d.options.get("port")
+        if not isinstance(path, str):
+            continue  # a TCP port number, or none
+        first = claimed.setdefault(path, d)
+        if first.driver != d.driver:
+            raise ConfigError(
+                f"{d.where}.port: {path} is already {first.where}'s (driver {first.driver}): one port, one driver"
+            )
 
 
 def _parse_device(index: int, table: Any, drivers: Mapping[str, DriverSpec]) -> DeviceConfig:

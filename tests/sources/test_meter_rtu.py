@@ -179,6 +179,13 @@ async def test_a_missing_port_is_one_line_and_the_meter_stays_disconnected(caplo
         ),
         (
             [
+                {"driver": "vedirect", "port": "/dev/x"},
+                {"driver": "meter", "instance": 40, "transport": "rtu", "port": "/dev/x"},
+            ],
+            "device[1].port: /dev/x is already device[0]'s (driver vedirect): one port, one driver",
+        ),
+        (
+            [
                 {"driver": "meter", "instance": 40, "transport": "rtu", "port": "/dev/x"},
                 {"driver": "meter", "instance": 41, "transport": "rtu", "port": "/dev/x", "unit": 2, "baud": 19200},
             ],
