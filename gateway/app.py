@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from gateway.config import Config
+from gateway.control.room import ControlRoom
 from gateway.core.components import Component, StartupError, start_all
 from gateway.core.derived import gateway_version
 from gateway.core.health_report import Health
@@ -163,6 +164,7 @@ class Gateway:
             parts.append(Simulators(self.store, c.simulators, context.endpoints))
         parts += [
             *build_sources(self.store, c.devices, DRIVERS, context),
+            ControlRoom(self.store, self.gate, c.control, c.setpoints.timeout_s),  # ESS, limiter, relays
             *self.guards.components(),
             modbus,
         ]

@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.control.options import KEYS as CONTROL
+from gateway.control.options import ControlConfig, parse_control
 from gateway.core.keys import (
     ConfigError,
     Key,
@@ -158,6 +160,7 @@ SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
     "discovery": DISCOVERY,
     "setpoints": SETPOINTS,
     "n2k": N2K,
+    "control": CONTROL,
 }
 DEMO_FILE: Final = "demo.toml"  # in the gateway package
 # What the `demo` command sets itself rather than reading from demo.toml.
@@ -227,10 +230,11 @@ class Config:
     setpoints: SetpointsConfig = field(default_factory=SetpointsConfig)
     simulators: tuple[SimulatorConfig, ...] = ()
     n2k: N2kConfig | None = None
+    control: ControlConfig = field(default_factory=ControlConfig)  # [control]: ESS, limiter, relays
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator", "n2k")
+    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator", "n2k", "control")
     top = check_table("", dict(data), TOP, allow_tables=tables)
     modbus_table = data.get("modbus", {})
     modbus = ModbusConfig(**check_table("modbus", modbus_table, MODBUS, allow_tables=("tls",)))
@@ -254,6 +258,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         setpoints=setpoints,
         simulators=simulators,
         n2k=N2kConfig(**check_table("n2k", data["n2k"], N2K)) if "n2k" in data else None,
+        control=parse_control(data.get("control", {})),
     )
 
 

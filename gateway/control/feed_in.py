@@ -1,0 +1,148 @@
+"""Feed-in limiting with AC-coupled PV inverters: grid export stays within MaxFeedInPower (2706),
+or 0 with PreventFeedback (2708), by lowering the inverters' /Ac/PowerLimit in proportion to
+their size; the limits rise again, step by step, when consumption or the limit rises.
+
+Each step the PV total wanted is the PV *measured* now less the excess export (and a margin),
+or plus half the room left when export is below the limit: measured rather than commanded,
+so an inverter producing below its limit (clouds) does not wind the loop up. Only inverters
+that publish /Ac/PowerLimit and /Ac/MaxPower can be limited; the others are left alone.
+While it limits it writes every ``refresh_s``, since the drivers and the inverters revert a
+limit nobody refreshes (and the setpoint watchdog would too). hub4 /PvPowerLimiterActive
+shows it.
+
+Fail safe: with the grid meter offline the export is unknown, so every inverter is held at the
+limit it had (or ``fallback_pct`` of its size when it had none), never released to 100 %.
+An inverter that stays well above its limit is reported (logged and in the status).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import ClassVar, Final
+
+from gateway.control.rule import PathRef, Rule, Values
+from registers.values import Scalar, as_number
+
+log = logging.getLogger(__name__)
+
+MARGIN_W: Final = 50.0  # aim this far inside the limit
+RAISE_GAIN: Final = 0.5  # the share of the room taken per step on the way up
+IGNORED_AFTER_S: Final = 30.0  # above its limit this long: the inverter ignores it
+MAX_FEED_IN = PathRef("settings", 0, "/Settings/CGwacs/MaxFeedInPower")
+PREVENT = PathRef("settings", 0, "/Settings/CGwacs/PreventFeedback")
+ACTIVE = PathRef("hub4", 0, "/PvPowerLimiterActive")
+PV_PATHS: Final = ("/Ac/Power", "/Ac/MaxPower", "/Ac/PowerLimit", "/Connected")
+
+
+def _n(values: Values, ref: PathRef) -> float | None:
+    return as_number(values.get(ref))
+
+
+class FeedInLimiter(Rule):
+    name: ClassVar[str] = "feed-in"
+    period_s: ClassVar[float] = 1.0
+    refresh_s: ClassVar[float | None] = 10.0
+    services: ClassVar[tuple[str, ...]] = ("grid", "pvinverter")
+
+    def __init__(self, fallback_pct: float = 0.0) -> None:
+        super().__init__(inputs=(MAX_FEED_IN, PREVENT), outputs=())
+        self.fallback_pct = fallback_pct
+        self.grid: int | None = None
+        self.pv: tuple[int, ...] = ()
+        self.active = False
+        self.held: dict[int, float] = {}  # the last limits it set, per inverter
+        self.over_since: dict[int, float] = {}
+        self.ignoring: set[int] = set()
+        self.shown = {ACTIVE: 0}
+
+    def wire(self, instances: Mapping[str, tuple[int, ...]]) -> None:
+        grids = instances.get("grid", ())
+        self.grid = grids[0] if grids else None
+        self.pv = instances.get("pvinverter", ())
+        grid = (
+            (PathRef("grid", self.grid, "/Ac/Power"), PathRef("grid", self.grid, "/Connected"))
+            if self.grid is not None
+            else ()
+        )
+        pv = tuple(PathRef("pvinverter", i, p) for i in self.pv for p in PV_PATHS)
+        self.inputs = (MAX_FEED_IN, PREVENT, *grid, *pv)
+        self.outputs = tuple(PathRef("pvinverter", i, "/Ac/PowerLimit") for i in self.pv)
+
+    def allowed_w(self, values: Values) -> float | None:
+        if _n(values, PREVENT) == 1:
+            return 0.0
+        limit = _n(values, MAX_FEED_IN)
+        return limit if limit is not None and limit >= 0 else None
+
+    def step(self, now: float, values: Values) -> Values:
+        sizes: dict[int, float] = {}
+        for i in self.pv:
+            size = _n(values, PathRef("pvinverter", i, "/Ac/MaxPower"))
+            limit = values.get(PathRef("pvinverter", i, "/Ac/PowerLimit"))
+            if size and size > 0 and limit is not None and _n(values, PathRef("pvinverter", i, "/Connected")) != 0:
+                sizes[i] = size
+        allowed = self.allowed_w(values)
+        if allowed is None or not sizes:
+            self.status = "no feed-in limit" if allowed is None else "no PV inverter can be limited"
+            return self._release(sizes)
+        grid_w = None
+        if self.grid is not None and _n(values, PathRef("grid", self.grid, "/Connected")) != 0:
+            grid_w = _n(values, PathRef("grid", self.grid, "/Ac/Power"))
+        if grid_w is None:
+            self.status = "grid meter offline: PV held at the last safe limit"
+            self._set_active(True)
+            return {self._ref(i): round(self.held.get(i, size * self.fallback_pct / 100)) for i, size in sizes.items()}
+        power = {i: max(0.0, _n(values, PathRef("pvinverter", i, "/Ac/Power")) or 0.0) for i in sizes}
+        excess = -grid_w - allowed
+        total, capacity = sum(power.values()), sum(sizes.values())
+        if excess > -MARGIN_W:
+            wanted = total - excess - MARGIN_W
+        elif not self.active:
+            self.status = f"export {-grid_w:.0f} W within {allowed:g} W"
+            return {}
+        else:
+            wanted = total + RAISE_GAIN * (-excess - MARGIN_W)
+        if wanted >= capacity:
+            self.status = f"export {-grid_w:.0f} W within {allowed:g} W"
+            return self._release(sizes)
+        wanted = max(0.0, wanted)
+        out: dict[PathRef, Scalar] = {}
+        for i, size in sizes.items():
+            limit = min(size, wanted * size / capacity)
+            current = _n(values, self._ref(i))
+            keep = current is not None and abs(current - limit) < max(20.0, size * 0.01)
+            self.held[i] = current if keep and current is not None else limit
+            out[self._ref(i)] = values.get(self._ref(i)) if keep else round(limit)
+            self._watch(now, i, power[i], self.held[i])
+        self._set_active(True)
+        self.status = f"limiting: export {-grid_w:.0f} W, limit {allowed:g} W, PV {total:.0f} W"
+        if self.ignoring:
+            self.status += f"; ignoring its limit: pvinverter {', '.join(map(str, sorted(self.ignoring)))}"
+        return out
+
+    def _ref(self, instance: int) -> PathRef:
+        return PathRef("pvinverter", instance, "/Ac/PowerLimit")
+
+    def _set_active(self, active: bool) -> None:
+        self.active = active
+        self.shown = {ACTIVE: 1 if active else 0}
+
+    def _release(self, sizes: Mapping[int, float]) -> Values:
+        """Back to full power once (the watchdog and drivers then forget the limits)."""
+        was = self.active
+        self._set_active(False)
+        self.held.clear()
+        self.over_since.clear()
+        self.ignoring.clear()
+        return {self._ref(i): round(size) for i, size in sizes.items()} if was else {}
+
+    def _watch(self, now: float, i: int, power: float, limit: float) -> None:
+        if power <= limit * 1.1 + 100:
+            self.over_since.pop(i, None)
+            self.ignoring.discard(i)
+            return
+        since = self.over_since.setdefault(i, now)
+        if now - since >= IGNORED_AFTER_S and i not in self.ignoring:
+            self.ignoring.add(i)
+            log.error("pvinverter %d ignores its power limit: %.0f W against %.0f W", i, power, limit)

@@ -1,0 +1,98 @@
+"""The control room as one gateway component: builds the rules the ``[control]`` section asks
+for, serves the devices they show (hub4, and generator with a genset relay), runs them.
+
+Starts after the sources (the rules read their devices) and before the frontends (which then
+see hub4 and generator at start). hub4 /Overrides/Setpoint (2716) is volatile: not written
+again within the setpoint watchdog's timeout it falls back to "no override" (invalid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from gateway.control.ess import Ess
+from gateway.control.feed_in import FeedInLimiter
+from gateway.control.generator import Generator, generator_values
+from gateway.control.options import ControlConfig
+from gateway.control.owned import OwnedDevice
+from gateway.control.relay_functions import TankPump, TemperatureRelay
+from gateway.control.rule import Rule
+from gateway.control.runner import RuleRunner
+from gateway.core.store import Store
+from gateway.core.writes import WriteGate
+from registers.values import Scalar
+
+HUB4: Final[dict[str, Scalar]] = {"/PvPowerLimiterActive": 0, "/Overrides/Setpoint": None, "/Pv/Disable": 0}
+
+
+def build_rules(c: ControlConfig) -> list[Rule]:
+    rules: list[Rule] = []
+    if c.ess:
+        rules.append(Ess())
+    if c.feed_in_limiter:
+        rules.append(FeedInLimiter(c.limiter_fallback_pct))
+    if c.relays("genset"):
+        rules.append(
+            Generator(
+                c.generator_soc_start,
+                c.generator_soc_stop,
+                c.generator_start_delay_s,
+                c.generator_stop_delay_s,
+                c.generator_min_run_s,
+                c.generator_service_interval_h * 3600,
+            )
+        )
+    for relay in c.relays("tank-pump"):
+        rules.append(TankPump(relay, c.tank_pump_tank, c.tank_pump_start_level, c.tank_pump_stop_level))
+    for relay in c.relays("temperature"):
+        rules.append(TemperatureRelay(relay, c.temperature_sensor, c.temperature_on_above, c.temperature_off_below))
+    return rules
+
+
+class ControlRoom:
+    label = "control"
+
+    def __init__(self, store: Store, gate: WriteGate, config: ControlConfig, override_timeout_s: float) -> None:
+        self.store = store
+        self.rules = build_rules(config)
+        self.devices: dict[tuple[str, int], OwnedDevice] = {
+            ("hub4", 0): OwnedDevice(
+                store,
+                "hub4",
+                0,
+                HUB4,
+                frozenset({"/Overrides/Setpoint"}),
+                volatile={"/Overrides/Setpoint": (override_timeout_s, None)},
+            )
+        }
+        self.generator = next((r for r in self.rules if isinstance(r, Generator)), None)
+        if self.generator is not None:
+            writable = frozenset({"/ManualStart", "/AutoStartEnabled", "/ServiceCounterReset"})
+            self.devices[("generator", 0)] = OwnedDevice(
+                store, "generator", 0, generator_values(), writable, check=self._generator_write
+            )
+        self.runner = RuleRunner(store, gate, self.rules, show=self._show)
+
+    def _generator_write(self, changes: Mapping[str, Scalar]) -> str | None:
+        if changes.get("/ServiceCounterReset") == 1 and self.generator is not None:
+            self.generator.reset_service()
+        return None
+
+    def _show(self, service: str, instance: int, values: dict[str, Scalar]) -> None:
+        device = self.devices.get((service, instance))
+        if device is not None:
+            device.publish(values)
+
+    async def start(self) -> None:
+        for device in self.devices.values():
+            device.start()
+        await self.runner.start()
+
+    async def stop(self) -> None:
+        await self.runner.stop()
+        for device in self.devices.values():
+            device.stop()
+
+    def status(self) -> dict[str, object]:
+        return {r.name: {**self.runner.status()[r.name], "status": r.status} for r in self.rules}
