@@ -255,7 +255,7 @@ def test_docs_demo_column_is_demo_toml() -> None:
             want = _toml_literal(demo[section][key]) if key in demo[section] else "same"
             assert demo_cell == want, (section, key)
     # state_dir is the demo command's (a temporary folder)
-    assert set(demo) <= {"modbus", "http", "discovery", "device", "simulator"}
+    assert set(demo) <= {"modbus", "http", "discovery", "device", "simulator", "control"}
     assert "temporary folder" in tables["top level"]["state_dir"][1]
     assert f"```toml\n{demo_toml().rstrip()}\n```" in committed  # and the whole file, verbatim
 
