@@ -32,10 +32,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/modbus_bench.py
+	$(BIN)/python tests/bench/modbus_micro.py
 	$(BIN)/python tests/bench/sources_bench.py
 	$(BIN)/python tests/bench/ws_bench.py
 	$(BIN)/python tests/bench/meters_bench.py
 	$(BIN)/python tests/bench/n2k_bench.py
+	$(BIN)/python tests/bench/mqtt_bench.py
 
 # Minutes, not in `make test`: 50 kill -9 rounds, a memory-flat soak under load, a client
 # that never reads (docs/RELIABILITY.md).

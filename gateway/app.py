@@ -2,7 +2,7 @@
 
 Order: the Store first (created with the Gateway), then settings, the system service, the
 ``[[simulator]]``s (so devices pointed at them find them), one component per device driver,
-the Modbus frontend, the NMEA 2000 frontend, the HTTP frontend, discovery (which announces
+the Modbus frontend, the NMEA 2000 frontend, MQTT, the HTTP frontend, discovery (which announces
 the HTTP port, so it starts after it and stops before it). They start in that
 order on one ``AsyncExitStack`` and stop in reverse, so frontends close before the sources
 go and pending settings are saved last. Start-up fails fast with one line (port in use,
@@ -45,6 +45,7 @@ from registers.model import CompiledMap
 
 if TYPE_CHECKING:  # imported in plan() when configured (module doc)
     from gateway.frontends.http.api import HttpServer
+    from gateway.frontends.mqtt.component import MqttFrontend
     from gateway.frontends.n2k.frontend import N2kFrontend
 
 __all__ = ["Gateway", "StartupError", "run_loop", "serve"]
@@ -172,6 +173,10 @@ class Gateway:
             parts.append(Frontend("Modbus/TCP Security", self.guards.tls_server, m.tls.listen))
         if c.n2k is not None:
             parts.append(self._n2k(c))
+        if c.mqtt is not None:  # aiomqtt (paho) loads only then
+            from gateway.frontends.mqtt.component import MqttFrontend
+
+            parts.append(MqttFrontend(self.store, self.cmap, self.gate, c.mqtt, lambda: system.system.serial))
         if c.http is not None:
             from gateway.frontends.http.api import HttpServer
             from gateway.ops.routes import with_ops_routes
@@ -224,6 +229,14 @@ class Gateway:
         from gateway.frontends.n2k.frontend import N2kFrontend
 
         return next((p for p in self.components if isinstance(p, N2kFrontend)), None)
+
+    @property
+    def mqtt(self) -> MqttFrontend | None:
+        if self.config.mqtt is None:
+            return None
+        from gateway.frontends.mqtt.component import MqttFrontend
+
+        return next((p for p in self.components if isinstance(p, MqttFrontend)), None)
 
     @property
     def running(self) -> bool:

@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from gateway.control.options import KEYS as CONTROL
-from gateway.control.options import ControlConfig, parse_control
+from gateway.control.control_keys import KEYS as CONTROL
+from gateway.control.control_keys import ControlConfig, parse_control
 from gateway.core.keys import (
     ConfigError,
     Key,
@@ -34,6 +34,7 @@ from gateway.core.keys import (
     positive,
     text,
 )
+from gateway.frontends.mqtt.options import MQTT, MqttConfig, parse_mqtt
 from gateway.sim.protocols.simulators import KEYS as SIMULATOR_KEYS
 from gateway.sim.protocols.simulators import SimulatorConfig, parse_simulators
 from gateway.sources.drivers import DRIVERS
@@ -45,6 +46,7 @@ __all__ = [
     "DiscoveryConfig",
     "HttpConfig",
     "ModbusConfig",
+    "MqttConfig",
     "N2kConfig",
     "SetpointsConfig",
     "TlsConfig",
@@ -160,6 +162,7 @@ SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
     "discovery": DISCOVERY,
     "setpoints": SETPOINTS,
     "n2k": N2K,
+    "mqtt": MQTT,
     "control": CONTROL,
 }
 DEMO_FILE: Final = "demo.toml"  # in the gateway package
@@ -230,11 +233,12 @@ class Config:
     setpoints: SetpointsConfig = field(default_factory=SetpointsConfig)
     simulators: tuple[SimulatorConfig, ...] = ()
     n2k: N2kConfig | None = None
+    mqtt: MqttConfig | None = None  # [mqtt]; absent = no MQTT
     control: ControlConfig = field(default_factory=ControlConfig)  # [control]: ESS, limiter, relays
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator", "n2k", "control")
+    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator", "n2k", "mqtt", "control")
     top = check_table("", dict(data), TOP, allow_tables=tables)
     modbus_table = data.get("modbus", {})
     modbus = ModbusConfig(**check_table("modbus", modbus_table, MODBUS, allow_tables=("tls",)))
@@ -258,6 +262,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         setpoints=setpoints,
         simulators=simulators,
         n2k=N2kConfig(**check_table("n2k", data["n2k"], N2K)) if "n2k" in data else None,
+        mqtt=parse_mqtt(data["mqtt"]) if "mqtt" in data else None,
         control=parse_control(data.get("control", {})),
     )
 

@@ -21,10 +21,18 @@ GX = (sys.executable, "-m", "gateway.cli")
 
 
 class DemoProcess:
-    def __init__(self, *extra: str, command: Sequence[str] = GX, cwd: str | None = None, env: Any = None) -> None:
-        """``extra``: options before the command name (e.g. ``--log-format json``)."""
+    def __init__(
+        self,
+        *extra: str,
+        command: Sequence[str] = GX,
+        cwd: str | None = None,
+        env: Any = None,
+        demo_options: Sequence[str] = (),
+    ) -> None:
+        """``extra``: options before the command name (e.g. ``--log-format json``);
+        ``demo_options``: options of ``demo`` itself (e.g. ``--mqtt-listen HOST:PORT``)."""
         self.proc = subprocess.Popen(
-            [*command, *extra, "demo", "--modbus", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+            [*command, *extra, "demo", "--modbus", "127.0.0.1:0", "--http", "127.0.0.1:0", *demo_options],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -26,6 +26,7 @@ from gateway.config import (
     parse_interface_key,
     parse_listen,
 )
+from gateway.frontends.mqtt.options import parse_mqtt
 from gateway.sim.protocols.simulators import Simulators
 from registers import CompiledMap, MappingError
 
@@ -70,12 +71,26 @@ def _demo_ready(gateway: Gateway) -> None:
         print(f"  JSON API    http://{h_host}:{h_port}/api/v1/devices  (OpenAPI: /api/v1/openapi.json)")
     if gateway.n2k is not None:
         print(f"  NMEA 2000   {gateway.n2k.settings.interface} (PGN map: docs/pgns.md)")
+    mqtt = gateway.mqtt.status() if gateway.mqtt is not None else None
+    if mqtt is not None:
+        print(f"  MQTT        {mqtt['broker']}, portal id {mqtt['portal_id']} (docs/mqtt.md)")
     print("Devices:")
     print("\n".join(unit_table(gateway)))
     scan = scan_command(gateway)
     if scan:
         print(f"Find the simulated devices as on a real network:\n  {scan}")
+    if mqtt is not None and gateway.mqtt is not None and gateway.mqtt.address is not None:
+        a = gateway.mqtt.address
+        print(f"Watch MQTT (a keep-alive every 30 s keeps values coming):\n  {mqtt_hint(a.host, a.port, mqtt)}")
     print(DEMO_HINTS.format(host=host, port=port), flush=True)
+
+
+def mqtt_hint(host: str, port: int, status: dict[str, object]) -> str:
+    portal = status["portal_id"]
+    return (
+        f"mosquitto_sub -h {host} -p {port} -v -t 'N/{portal}/#' &"
+        f" mosquitto_pub -h {host} -p {port} -t 'R/{portal}/keepalive' -n"
+    )
 
 
 def scan_command(gateway: Gateway) -> str | None:
@@ -150,6 +165,9 @@ def demo_config(args: argparse.Namespace, state_dir: Path) -> Config:
     elif args.n2k is not None:
         n2k = dataclasses.replace(config.n2k or N2kConfig(), interface=parse_interface_key("--n2k", args.n2k))
         config = dataclasses.replace(config, n2k=n2k)
+    if args.mqtt_broker or args.mqtt_listen:  # the demo takes W/ writes as it takes Modbus writes
+        table = {"broker": args.mqtt_broker or "", "listen": args.mqtt_listen or "", "writes": True}
+        config = dataclasses.replace(config, mqtt=parse_mqtt(table))
     if args.http == "off":  # no web app, so nothing to announce either
         config = dataclasses.replace(config, http=None, discovery=DiscoveryConfig())
     elif args.http is not None:
@@ -189,13 +207,16 @@ def register(add: AddCommand) -> None:
   gx-gateway demo                                    # Modbus 127.0.0.1:5020, HTTP 127.0.0.1:8088
   gx-gateway demo --modbus 127.0.0.1:1502 --http off
   gx-gateway demo --state-dir ./demo-state           # keep settings between runs
-  gx-gateway demo --n2k candump:n2k.log              # NMEA 2000 out to a candump -L file""",
+  gx-gateway demo --n2k candump:n2k.log              # NMEA 2000 out to a candump -L file
+  gx-gateway demo --mqtt-listen 127.0.0.1:1883       # Venus MQTT topics (Home Assistant, Node-RED)""",
     )
     p.add_argument("--modbus", metavar="HOST:PORT", help="Modbus-TCP address (default: demo.toml's [modbus] listen)")
     p.add_argument("--http", metavar="HOST:PORT", help="JSON API address or off (default: demo.toml's [http] listen)")
     p.add_argument(
         "--n2k", metavar="SPEC", help="NMEA 2000 out: socketcan:can0, yden:HOST:PORT, candump:FILE, ... or off"
     )
+    p.add_argument("--mqtt-broker", metavar="URL", help="publish to this MQTT broker (mqtt://HOST:PORT)")
+    p.add_argument("--mqtt-listen", metavar="HOST:PORT", help="run an MQTT broker here (Mosquitto) and publish to it")
     p.add_argument("--state-dir", metavar="DIR", help="keep settings here (default: a temporary folder)")
     p.add_argument("--mappings", metavar="DIR", help="mappings folder (default: the packaged one)")
     p.set_defaults(func=cmd_demo)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from gateway.control.control_keys import ControlConfig
 from gateway.control.ess import Ess
 from gateway.control.feed_in import FeedInLimiter
 from gateway.control.generator import Generator, generator_values
-from gateway.control.options import ControlConfig
 from gateway.control.owned import OwnedDevice
 from gateway.control.relay_functions import TankPump, TemperatureRelay
 from gateway.control.rule import Rule

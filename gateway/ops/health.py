@@ -147,11 +147,19 @@ async def status(request: web.Request) -> web.Response:
             "exceptions": sum(handler.exceptions.values()) if handler is not None else 0,
         },
         "writes": {"accepted": gateway.gate.accepted, "refused": gateway.gate.refused},
+        "mqtt": _mqtt_status(gateway),
         "devices": device_summaries(gateway),
         "sources": source_summaries(gateway),
         "recent_problems": list(RECENT.events),
     }
     return web.json_response(body)
+
+
+def _mqtt_status(gateway: RunningGateway) -> dict[str, Any] | None:
+    """The MQTT frontend's state, when [mqtt] is configured (read by name: ops knows no MQTT type)."""
+    mqtt = getattr(gateway, "mqtt", None)
+    status = getattr(mqtt, "status", None)
+    return dict(status()) if callable(status) else None
 
 
 def add_health_routes(app: web.Application, gateway: RunningGateway) -> None:

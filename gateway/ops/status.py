@@ -75,8 +75,16 @@ def render(base: str, status: dict[str, Any]) -> str:
         f"Modbus-TCP: {listen}; {modbus.get('connections', 0)} connection(s), {modbus.get('refused', 0)} refused; "
         f"{modbus.get('requests', 0)} requests, {modbus.get('exceptions', 0)} exception replies",
         f"writes:     {writes.get('accepted', 0)} accepted, {writes.get('refused', 0)} refused",
-        "devices:",
     ]
+    mqtt = status.get("mqtt")
+    if mqtt:
+        ago = mqtt.get("last_keepalive_s_ago")
+        lines.append(
+            f"MQTT:       {mqtt.get('broker')} {'connected' if mqtt.get('connected') else 'NOT CONNECTED'}"
+            f" (portal {mqtt.get('portal_id')}); {mqtt.get('queued', 0)} queued, {mqtt.get('sent', 0)} sent,"
+            f" {mqtt.get('dropped', 0)} dropped; last keep-alive " + ("never" if ago is None else f"{ago:g} s ago")
+        )
+    lines.append("devices:")
     for d in status.get("devices", []):
         unit = d.get("unit_id")
         label = f"{d['service']} {d['instance']}" + (f" ({d['name']})" if d.get("name") else "")

@@ -59,6 +59,8 @@ class Server:
     name: str
     argv: list[str]
     note: str
+    env: dict[str, str] | None = None  # extra environment (the baseline's PYTHONPATH)
+    cwd: Path = ROOT  # the baseline runs in its own tree: `python -c` puts the cwd first on sys.path
 
 
 @dataclass
@@ -237,6 +239,23 @@ def victron_only_config(port: int) -> Path:
     return path
 
 
+def baseline_server(rev: str, port: int) -> Server:
+    """Our own demo at an older commit, from ``git archive`` into _build/: the same venv and
+    machine, run side by side with today's code, so "as before or better" is one table."""
+    rc, sha = run_text(["git", "-C", str(ROOT), "rev-parse", "--short", rev])
+    if rc != 0:
+        raise SystemExit(f"modbus_bench: --baseline {rev}: not a commit here ({sha.strip()})")
+    tree = BUILD / f"baseline-{sha}"
+    if not (tree / "gateway").is_dir():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    argv = [str(PYTHON), "-c", "import sys; from gateway.cli import main; sys.exit(main())"]
+    argv += ["demo", "--modbus", f"127.0.0.1:{port}", "--http", f"127.0.0.1:{free_port()}"]
+    note = f"gx-gateway demo at commit {sha} (git archive; same venv and loop)"
+    return Server("baseline", argv, note, env={"PYTHONPATH": str(tree)}, cwd=tree)
+
+
 def our_server(port: int, no_asserts: bool, workload: str = "demo") -> Server:
     py = [str(PYTHON), "-O"] if no_asserts else [str(PYTHON)]
     ok, info = demo_available()
@@ -264,7 +283,8 @@ def running(server: Server, port: int, pin: list[str]) -> Iterator[subprocess.Po
     log_path = BUILD / f"{server.name}.log"
     BUILD.mkdir(exist_ok=True)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([*pin, *server.argv], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        env = {**os.environ, **server.env} if server.env else None
+        proc = subprocess.Popen([*pin, *server.argv], stdout=log, stderr=subprocess.STDOUT, cwd=server.cwd, env=env)
         try:
             deadline = time.monotonic() + 30.0  # the demo compiles the map and starts devices
             problem: str | None = "not started"
@@ -411,6 +431,12 @@ def ratios_table(results: list[Result]) -> str:
         rows.append(row)
     headers = ["scenario", "ours/pymodbus req/s", "pymodbus/ours CPU per req"]
     headers += ["ours/libmodbus req/s", "libmodbus/ours CPU per req"]
+    if any(r.server == "baseline" for r in results):
+        for row, (count, conns) in zip(rows, [sc for sc in SCENARIOS if ("ours", *sc) in by], strict=True):
+            b = by.get(("baseline", count, conns))
+            ours = by[("ours", count, conns)]
+            row += [ratio(ours.rps, b.rps), ratio(b.cpu_us, ours.cpu_us)] if b else ["n/a", "n/a"]
+        headers += ["ours/baseline req/s", "baseline/ours CPU per req"]
     return fmt_table(headers, rows)
 
 
@@ -485,6 +511,8 @@ def render_markdown(
         "`make bench` runs the same measurement and only prints. FC3 reads of unit 227 (vebus 276),",
         f"register {ADDRESS}, 10 or 125 registers; 1 or 8 connections, each with one request in flight,",
         "back to back; each scenario is run `repeat` times and the best run (by req/s) is shown.",
+        "All servers run at once and each repetition visits every server in turn (interleaved),",
+        "so drift on the shared host is spread over all of them.",
         "Each server is its own process; server CPU time is utime+stime from /proc/<pid>/stat over",
         "the measurement window, divided by the requests served. CPU0/CPU1 busy is everything that",
         "ran on each core (/proc/stat, tick-sampled, so coarse when the cores idle often); with 8",
@@ -539,6 +567,9 @@ def main() -> int:
     parser.add_argument(
         "--servers", default="ours,pymodbus,libmodbus", help="comma-separated subset of ours,pymodbus,libmodbus"
     )
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also run our demo at an older commit, side by side (e.g. before a refactor)"
+    )
     parser.add_argument("--python-loadgen", action="store_true", help="use the Python load generator even if C works")
     parser.add_argument(
         "--workload",
@@ -556,7 +587,9 @@ def main() -> int:
     if not 0 < args.duration <= 30 or not 0 <= args.warmup <= 10 or not 1 <= args.repeat <= 5:
         parser.error("--duration must be in (0, 30], --warmup in [0, 10], --repeat in [1, 5]")
     wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
-    if unknown := set(wanted) - {"ours", "pymodbus", "libmodbus"}:
+    if args.baseline:
+        wanted.append("baseline")
+    if unknown := set(wanted) - {"ours", "pymodbus", "libmodbus", "baseline"}:
         parser.error(f"unknown server(s): {', '.join(sorted(unknown))}")
 
     nproc = run_text(["nproc"])[1]  # before pinning ourselves: nproc honours the affinity mask
@@ -585,6 +618,8 @@ def main() -> int:
             if args.no_asserts:
                 s.note += "; run with python -O (assert statements disabled)"
             servers.append(s)
+        elif name == "baseline":
+            servers.append(baseline_server(args.baseline, port))
         elif name == "pymodbus":
             argv = [str(PYTHON), str(BENCH / "pymodbus_server.py"), str(port), "--unit", str(UNIT)]
             servers.append(Server(name, argv, f"bare pymodbus {version('pymodbus')} (SimDevice, default asyncio loop)"))
@@ -597,28 +632,47 @@ def main() -> int:
 
     results: list[Result] = []
     failed: list[str] = []
-    for server in servers:
-        print(f"== {server.name}: {server.note}", file=sys.stderr)
-        port = port_of[server.name]
-        try:
-            with running(server, port, pin_server) as proc:
-                for count, conns in SCENARIOS:
-                    # Best of --repeat: on a shared machine a neighbour's burst only ever slows a run down.
-                    runs = [
-                        measure(server.name, proc.pid, loadgen, port, count, conns, args.warmup, args.duration)
-                        for _ in range(args.repeat)
-                    ]
-                    r = max(runs, key=lambda x: x.rps)
-                    results.append(r)
-                    print(
-                        f"   {count:3d} regs × {conns} conn: {r.rps:9,.0f} req/s  {r.cpu_us:6.1f} µs CPU/req  "
-                        f"p50 {r.p50_us:5.0f} µs  p99 {r.p99_us:5.0f} µs  RSS {r.rss_mb:5.1f} MB  errors {r.errors}",
-                        file=sys.stderr,
-                    )
-        except BenchError as e:
-            print(f"FAILED {e}", file=sys.stderr)
-            failed.append(str(e))
-            skipped.append(str(e))
+    with contextlib.ExitStack() as stack:
+        # Every server up at once (idle, they cost nothing), each repetition visiting all of them
+        # in turn: a slow minute on a shared host then slows every server alike, not only the
+        # one whose turn it was (side by side, not one after another).
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        for server in servers:
+            print(f"== {server.name}: {server.note}", file=sys.stderr)
+            try:
+                procs[server.name] = stack.enter_context(running(server, port_of[server.name], pin_server))
+            except BenchError as e:
+                print(f"FAILED {e}", file=sys.stderr)
+                failed.append(str(e))
+                skipped.append(str(e))
+        live = [s for s in servers if s.name in procs]
+        for count, conns in SCENARIOS:
+            runs: dict[str, list[Result]] = {s.name: [] for s in live}
+            for _ in range(args.repeat):
+                for server in live:
+                    name = server.name
+                    try:
+                        runs[name].append(
+                            measure(
+                                name, procs[name].pid, loadgen, port_of[name], count, conns, args.warmup, args.duration
+                            )
+                        )
+                    except BenchError as e:
+                        print(f"FAILED {e}", file=sys.stderr)
+                        failed.append(str(e))
+                        skipped.append(str(e))
+            for server in live:
+                if not runs[server.name]:
+                    continue
+                # Best of --repeat: on a shared machine a neighbour's burst only ever slows a run down.
+                r = max(runs[server.name], key=lambda x: x.rps)
+                results.append(r)
+                print(
+                    f"   {server.name:9s} {count:3d} regs × {conns} conn: {r.rps:9,.0f} req/s  {r.cpu_us:6.1f} µs CPU/req  "
+                    f"p50 {r.p50_us:5.0f} µs  p99 {r.p99_us:5.0f} µs  RSS {r.rss_mb:5.1f} MB  errors {r.errors}",
+                    file=sys.stderr,
+                )
+    results.sort(key=lambda r: [s.name for s in live].index(r.server))
 
     command = shlex.join([os.path.relpath(PYTHON, ROOT), os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
     env = environment(nproc, loadgen_kind, pinned, args.repeat)

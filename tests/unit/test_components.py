@@ -65,6 +65,7 @@ async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> No
         "SunSpecSource",
         "ModbusDevices",  # the EM24 grid meter (driver meter)
         "FroniusSource",  # the Fronius read over the Solar API
+        "ControlRoom",  # ESS, feed-in limiter, generator, relay functions
         "Guards",
         "SetpointWatchdog",
         "Frontend",
@@ -75,7 +76,7 @@ async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> No
     await gw.start()
     try:
         assert gw.modbus is not None and gw.modbus.port > 0 and gw.http is not None
-        assert len(gw.store.devices()) == 13 + 2  # the demo's devices, system, settings
+        assert len(gw.store.devices()) == 13 + 2 + 2  # the demo's devices, system, settings, hub4, generator
         await gw.store.write("settings", 0, {"/Settings/CGwacs/BatteryLife/MinimumSocLimit": 35})
         assert not (tmp_path / "settings.json").exists()  # saved within a second, not at once
     finally:

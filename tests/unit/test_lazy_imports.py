@@ -37,6 +37,7 @@ TLS = ("cryptography",)
 # simulator's aiohttp web server comes with a fronius-solar-api [[simulator]] only.
 SIMULATORS = ("gateway.sim.protocols.fronius_sim",)
 SCAN = ("rich", "gateway.cli.scan.rich")  # the scan command's progress bar
+MQTT = ("aiomqtt", "paho", "gateway.frontends.mqtt.connection")
 
 
 def loaded_modules(tmp_path: Path, extra: str = "") -> set[str]:
@@ -55,8 +56,15 @@ def loaded_modules(tmp_path: Path, extra: str = "") -> set[str]:
 
 def test_a_plain_gateway_imports_none_of_the_heavy_parts(tmp_path: Path) -> None:
     names = loaded_modules(tmp_path)
-    for module in (*N2K_STACK, *WEB, *DISCOVERY, *TLS, *SIMULATORS, *SCAN):
+    for module in (*N2K_STACK, *WEB, *DISCOVERY, *TLS, *SIMULATORS, *SCAN, *MQTT):
         assert module not in names, f"{module} is imported by a gateway without the part that needs it"
+
+
+def test_mqtt_loads_the_mqtt_client_only(tmp_path: Path) -> None:
+    names = loaded_modules(tmp_path, '\n[mqtt]\nbroker = "mqtt://127.0.0.1:1"\n')  # refused: it retries
+    assert set(MQTT) <= names
+    for module in (*N2K_STACK, *WEB, *DISCOVERY, *TLS):
+        assert module not in names, f"{module} is imported by a gateway with [mqtt] alone"
 
 
 def test_http_loads_the_web_frontend_only(tmp_path: Path) -> None:
