@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -42,6 +42,7 @@ from gateway.guards import Guards
 from gateway.sources.drivers import DRIVERS
 from gateway.sources.registry import DeviceConfig, SourceContext, build_sources
 from registers.model import CompiledMap
+from registers.values import Scalar
 
 if TYPE_CHECKING:  # imported in plan() when configured (module doc)
     from gateway.frontends.http.api import HttpServer
@@ -56,10 +57,16 @@ log = logging.getLogger(__name__)
 class SettingsComponent:
     """The settings device; at stop, a pending save is written now."""
 
-    def __init__(self, store: Store, state_dir: Path | None, cmap: CompiledMap | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        state_dir: Path | None,
+        cmap: CompiledMap | None = None,
+        defaults: Mapping[str, Scalar] | None = None,
+    ) -> None:
         self.state_dir = state_dir
         specs = cmap.paths.get("settings") if cmap is not None else None
-        self.settings = Settings(store, state_dir, specs=specs)
+        self.settings = Settings(store, state_dir, specs=specs, defaults=defaults)
 
     async def start(self) -> None:
         try:
@@ -158,7 +165,8 @@ class Gateway:
         )
         context = self.sources = SourceContext(self.cmap)
         system = SystemComponent(self.store, c.state_dir)
-        parts: list[Component] = [SettingsComponent(self.store, c.state_dir, self.cmap), system]
+        settings = SettingsComponent(self.store, c.state_dir, self.cmap, c.control.settings_defaults())
+        parts: list[Component] = [settings, system]
         if c.simulators:
             from gateway.sim.protocols.simulators import Simulators
 

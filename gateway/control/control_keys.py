@@ -30,6 +30,12 @@ def _celsius(where: str, v: Any) -> float:
 KEYS: Final = (
     Key("ess", True, boolean, "run the ESS loop (Hub4Mode 1/2: the grid meter follows AcPowerSetPoint, 2700)"),
     Key("feed_in_limiter", True, boolean, "limit PV inverters so export stays within MaxFeedInPower (2706/2708)"),
+    Key(
+        "zero_feed_in",
+        False,
+        boolean,
+        "AC-coupled PV may not be fed in: PreventFeedback (2708) is 1 until written (the site's default)",
+    ),
     Key("limiter_fallback_pct", 0.0, _percent, "PV limit (% of size) when the grid meter is lost before any limit"),
     Key("relay0", "manual", choice(*FUNCTIONS), f"relay 0's function: {', '.join(FUNCTIONS)}"),
     Key("relay1", "manual", choice(*FUNCTIONS), "relay 1's function (same choices)"),
@@ -52,21 +58,26 @@ KEYS: Final = (
 class ControlConfig:
     ess: bool = KEYS[0].default
     feed_in_limiter: bool = KEYS[1].default
-    limiter_fallback_pct: float = KEYS[2].default
-    relay0: str = KEYS[3].default
-    relay1: str = KEYS[4].default
-    generator_soc_start: float = KEYS[5].default
-    generator_soc_stop: float = KEYS[6].default
-    generator_start_delay_s: float = KEYS[7].default
-    generator_stop_delay_s: float = KEYS[8].default
-    generator_min_run_s: float = KEYS[9].default
-    generator_service_interval_h: float = KEYS[10].default
-    tank_pump_tank: int = KEYS[11].default
-    tank_pump_start_level: float = KEYS[12].default
-    tank_pump_stop_level: float = KEYS[13].default
-    temperature_sensor: int = KEYS[14].default
-    temperature_on_above: float = KEYS[15].default
-    temperature_off_below: float = KEYS[16].default
+    zero_feed_in: bool = KEYS[2].default
+    limiter_fallback_pct: float = KEYS[3].default
+    relay0: str = KEYS[4].default
+    relay1: str = KEYS[5].default
+    generator_soc_start: float = KEYS[6].default
+    generator_soc_stop: float = KEYS[7].default
+    generator_start_delay_s: float = KEYS[8].default
+    generator_stop_delay_s: float = KEYS[9].default
+    generator_min_run_s: float = KEYS[10].default
+    generator_service_interval_h: float = KEYS[11].default
+    tank_pump_tank: int = KEYS[12].default
+    tank_pump_start_level: float = KEYS[13].default
+    tank_pump_stop_level: float = KEYS[14].default
+    temperature_sensor: int = KEYS[15].default
+    temperature_on_above: float = KEYS[16].default
+    temperature_off_below: float = KEYS[17].default
+
+    def settings_defaults(self) -> dict[str, int]:
+        """Settings this section gives a default of its own (the settings service applies them)."""
+        return {"/Settings/CGwacs/PreventFeedback": 1} if self.zero_feed_in else {}
 
     def relays(self, function: str) -> list[int]:
         return [i for i, f in enumerate((self.relay0, self.relay1)) if f == function]

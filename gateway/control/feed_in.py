@@ -2,6 +2,13 @@
 or 0 with PreventFeedback (2708), by lowering the inverters' /Ac/PowerLimit in proportion to
 their size; the limits rise again, step by step, when consumption or the limit rises.
 
+With the ESS loop regulating (``ess``, Hub4Mode 1/2 with an inverter/charger), the battery
+takes what it can first: only the export the inverter/charger cannot absorb (``Ess.absorb_w``)
+is curtailed. And with PreventFeedback (AC-coupled PV may not be fed in) the limiter holds the
+grid at the ESS grid setpoint itself, not just at 0: when the battery is full or charging at
+its limit, PV is throttled so the grid meter still reads the setpoint (2700 = 500 means 500 W
+of import). The limit is on the site's total (the sum of the phases), as a grid operator's is.
+
 Each step the PV total wanted is the PV *measured* now less the excess export (and a margin),
 or plus half the room left when export is below the limit: measured rather than commanded,
 so an inverter producing below its limit (clouds) does not wind the loop up. Only inverters
@@ -21,6 +28,7 @@ import logging
 from collections.abc import Mapping
 from typing import ClassVar, Final
 
+from gateway.control.ess import Ess
 from gateway.control.rule import PathRef, Rule, Values
 from registers.values import Scalar, as_number
 
@@ -28,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MARGIN_W: Final = 50.0  # aim this far inside the limit
 RAISE_GAIN: Final = 0.5  # the share of the room taken per step on the way up
+CUT_GAIN: Final = 0.8  # the share of the excess cut per step: the meter and the PV read a poll behind
 IGNORED_AFTER_S: Final = 30.0  # above its limit this long: the inverter ignores it
 MAX_FEED_IN = PathRef("settings", 0, "/Settings/CGwacs/MaxFeedInPower")
 PREVENT = PathRef("settings", 0, "/Settings/CGwacs/PreventFeedback")
@@ -45,9 +54,10 @@ class FeedInLimiter(Rule):
     refresh_s: ClassVar[float | None] = 10.0
     services: ClassVar[tuple[str, ...]] = ("grid", "pvinverter")
 
-    def __init__(self, fallback_pct: float = 0.0) -> None:
+    def __init__(self, fallback_pct: float = 0.0, ess: Ess | None = None) -> None:
         super().__init__(inputs=(MAX_FEED_IN, PREVENT), outputs=())
         self.fallback_pct = fallback_pct
+        self.ess = ess  # stepped before this rule (the control room orders them so)
         self.grid: int | None = None
         self.pv: tuple[int, ...] = ()
         self.active = False
@@ -75,6 +85,20 @@ class FeedInLimiter(Rule):
         limit = _n(values, MAX_FEED_IN)
         return limit if limit is not None and limit >= 0 else None
 
+    def floor_w(self, values: Values) -> tuple[float, float, float] | None:
+        """(the lowest grid power allowed, the margin to aim inside it, what the battery can still
+        absorb), or None with no limit. Zero feed-in under ESS holds the ESS grid target."""
+        allowed = self.allowed_w(values)
+        if allowed is None:
+            return None
+        ess = self.ess
+        absorb = ess.absorb_w if ess is not None else None
+        if absorb is None or ess is None:
+            return -allowed, MARGIN_W, 0.0
+        if _n(values, PREVENT) == 1 and ess.target_w is not None:
+            return ess.target_w, 0.0, absorb  # the setpoint, not a legal limit: aim at it
+        return -allowed, MARGIN_W, absorb
+
     def step(self, now: float, values: Values) -> Values:
         sizes: dict[int, float] = {}
         for i in self.pv:
@@ -82,9 +106,9 @@ class FeedInLimiter(Rule):
             limit = values.get(PathRef("pvinverter", i, "/Ac/PowerLimit"))
             if size and size > 0 and limit is not None and _n(values, PathRef("pvinverter", i, "/Connected")) != 0:
                 sizes[i] = size
-        allowed = self.allowed_w(values)
-        if allowed is None or not sizes:
-            self.status = "no feed-in limit" if allowed is None else "no PV inverter can be limited"
+        floor = self.floor_w(values)
+        if floor is None or not sizes:
+            self.status = "no feed-in limit" if floor is None else "no PV inverter can be limited"
             return self._release(sizes)
         grid_w = None
         if self.grid is not None and _n(values, PathRef("grid", self.grid, "/Connected")) != 0:
@@ -93,30 +117,37 @@ class FeedInLimiter(Rule):
             self.status = "grid meter offline: PV held at the last safe limit"
             self._set_active(True)
             return {self._ref(i): round(self.held.get(i, size * self.fallback_pct / 100)) for i, size in sizes.items()}
+        lowest, margin, absorb = floor
         power = {i: max(0.0, _n(values, PathRef("pvinverter", i, "/Ac/Power")) or 0.0) for i in sizes}
-        excess = -grid_w - allowed
-        total, capacity = sum(power.values()), sum(sizes.values())
-        if excess > -MARGIN_W:
-            wanted = total - excess - MARGIN_W
+        excess = lowest - grid_w - absorb  # W of PV the grid and the battery cannot take
+        # What the PV will make: a limit just written is not in its reading yet (a poll behind), so
+        # the lower of the two; cutting again from the stale reading would overshoot.
+        total = sum(min(power[i], self.held.get(i, sizes[i])) for i in sizes)
+        capacity = sum(sizes.values())
+        within = f"grid {grid_w:.0f} W, not below {lowest:g} W"
+        if excess > -margin:
+            wanted = total - CUT_GAIN * (excess + margin)
         elif not self.active:
-            self.status = f"export {-grid_w:.0f} W within {allowed:g} W"
+            self.status = within
             return {}
         else:
-            wanted = total + RAISE_GAIN * (-excess - MARGIN_W)
+            wanted = total + RAISE_GAIN * (-excess - margin)
         if wanted >= capacity:
-            self.status = f"export {-grid_w:.0f} W within {allowed:g} W"
+            self.status = within
             return self._release(sizes)
         wanted = max(0.0, wanted)
         out: dict[PathRef, Scalar] = {}
         for i, size in sizes.items():
             limit = min(size, wanted * size / capacity)
             current = _n(values, self._ref(i))
-            keep = current is not None and abs(current - limit) < max(20.0, size * 0.01)
+            keep = current is not None and abs(current - limit) < max(10.0, size * 0.002)
             self.held[i] = current if keep and current is not None else limit
             out[self._ref(i)] = values.get(self._ref(i)) if keep else round(limit)
             self._watch(now, i, power[i], self.held[i])
         self._set_active(True)
-        self.status = f"limiting: export {-grid_w:.0f} W, limit {allowed:g} W, PV {total:.0f} W"
+        if self.ess is not None:
+            self.ess.pv_spare_w = max(0.0, capacity - sum(self.held.values()))
+        self.status = f"limiting: {within}, PV {total:.0f} W"
         if self.ignoring:
             self.status += f"; ignoring its limit: pvinverter {', '.join(map(str, sorted(self.ignoring)))}"
         return out
@@ -132,6 +163,8 @@ class FeedInLimiter(Rule):
         """Back to full power once (the watchdog and drivers then forget the limits)."""
         was = self.active
         self._set_active(False)
+        if self.ess is not None:
+            self.ess.pv_spare_w = 0.0
         self.held.clear()
         self.over_since.clear()
         self.ignoring.clear()

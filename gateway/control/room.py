@@ -28,10 +28,11 @@ HUB4: Final[dict[str, Scalar]] = {"/PvPowerLimiterActive": 0, "/Overrides/Setpoi
 
 def build_rules(c: ControlConfig) -> list[Rule]:
     rules: list[Rule] = []
-    if c.ess:
-        rules.append(Ess())
-    if c.feed_in_limiter:
-        rules.append(FeedInLimiter(c.limiter_fallback_pct))
+    ess = Ess() if c.ess else None
+    if ess is not None:
+        rules.append(ess)
+    if c.feed_in_limiter:  # after the ESS loop: it reads what the battery can still absorb
+        rules.append(FeedInLimiter(c.limiter_fallback_pct, ess))
     if c.relays("genset"):
         rules.append(
             Generator(
