@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 MARGIN_W: Final = 50.0  # aim this far inside the limit
 RAISE_GAIN: Final = 0.5  # the share of the room taken per step on the way up
 CUT_GAIN: Final = 0.8  # the share of the excess cut per step: the meter and the PV read a poll behind
+# After a change, the PV readings and then the grid meter (each a poll behind) show it this much
+# later: no further change before, or the loop would cut again on a reading that predates the cut.
+HOLD_S: Final = 1.5
 IGNORED_AFTER_S: Final = 30.0  # above its limit this long: the inverter ignores it
 MAX_FEED_IN = PathRef("settings", 0, "/Settings/CGwacs/MaxFeedInPower")
 PREVENT = PathRef("settings", 0, "/Settings/CGwacs/PreventFeedback")
@@ -64,6 +67,7 @@ class FeedInLimiter(Rule):
         self.held: dict[int, float] = {}  # the last limits it set, per inverter
         self.over_since: dict[int, float] = {}
         self.ignoring: set[int] = set()
+        self.changed_at = -1e18  # when it last changed a limit
         self.shown = {ACTIVE: 0}
 
     def wire(self, instances: Mapping[str, tuple[int, ...]]) -> None:
@@ -118,6 +122,8 @@ class FeedInLimiter(Rule):
             self._set_active(True)
             return {self._ref(i): round(self.held.get(i, size * self.fallback_pct / 100)) for i, size in sizes.items()}
         lowest, margin, absorb = floor
+        if self.active and now - self.changed_at < HOLD_S:
+            return {self._ref(i): values.get(self._ref(i)) for i in sizes}
         power = {i: max(0.0, _n(values, PathRef("pvinverter", i, "/Ac/Power")) or 0.0) for i in sizes}
         excess = lowest - grid_w - absorb  # W of PV the grid and the battery cannot take
         # What the PV will make: a limit just written is not in its reading yet (a poll behind), so
@@ -143,6 +149,8 @@ class FeedInLimiter(Rule):
             keep = current is not None and abs(current - limit) < max(10.0, size * 0.002)
             self.held[i] = current if keep and current is not None else limit
             out[self._ref(i)] = values.get(self._ref(i)) if keep else round(limit)
+            if not keep:
+                self.changed_at = now
             self._watch(now, i, power[i], self.held[i])
         self._set_active(True)
         if self.ess is not None:
