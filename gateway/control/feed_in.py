@@ -35,6 +35,7 @@ from registers.values import Scalar, as_number
 log = logging.getLogger(__name__)
 
 MARGIN_W: Final = 50.0  # aim this far inside the limit
+DEADBAND_W: Final = 20.0  # a smaller change of the PV total is not written
 RAISE_GAIN: Final = 0.5  # the share of the room taken per step on the way up
 CUT_GAIN: Final = 0.8  # the share of the excess cut per step: the meter and the PV read a poll behind
 # After a change, the PV readings and then the grid meter (each a poll behind) show it this much
@@ -143,10 +144,16 @@ class FeedInLimiter(Rule):
             return self._release(sizes)
         wanted = max(0.0, wanted)
         out: dict[PathRef, Scalar] = {}
-        for i, size in sizes.items():
-            limit = min(size, wanted * size / capacity)
-            current = _n(values, self._ref(i))
-            keep = current is not None and abs(current - limit) < max(10.0, size * 0.002)
+        limits = {i: min(size, wanted * size / capacity) for i, size in sizes.items()}
+        currents = {i: _n(values, self._ref(i)) for i in sizes}
+        # Not worth a write when the PV total moves less than DEADBAND_W (summed over the inverters:
+        # 50 inverters each a few watts off are still a real excess).
+        small = all(c is not None for c in currents.values()) and (
+            sum(abs((currents[i] or 0.0) - limits[i]) for i in sizes) < DEADBAND_W
+        )
+        for i in sizes:
+            limit, current = limits[i], currents[i]
+            keep = small and current is not None
             self.held[i] = current if keep and current is not None else limit
             out[self._ref(i)] = values.get(self._ref(i)) if keep else round(limit)
             if not keep:
