@@ -14,7 +14,8 @@ physics at once (no time passes), so a read right after a write sees its effect 
 The MultiPlus holds its AC input at its vebus /Hub4/L1/AcPowerSetpoint, as a real one in ESS
 does: whoever writes it (the gateway's ESS loop, gateway/control/ess.py, in Hub4Mode 1/2; an
 EMS in mode 3) steers it. It follows a new setpoint with a ramp of ``RAMP_W_PER_S`` (real
-seconds), not at once. The minimum SOC (/Settings/CGwacs/BatteryLife/MinimumSocLimit,
+seconds), not at once. The fresh-water tanks fill while system relay ``PUMP_RELAY`` is closed
+(a pump the control room's tank-pump function drives). The minimum SOC (/Settings/CGwacs/BatteryLife/MinimumSocLimit,
 default 20 %) is read from ``("settings", 0)`` before every step.
 """
 
@@ -40,6 +41,7 @@ from registers.values import Scalar, as_number
 
 START_HOUR: Final = 10.0  # start in the sun
 START_SOC: Final = 55.0
+PUMP_RELAY: Final = 1  # the fresh-water tank's fill pump hangs on this relay (the demo's tank-pump relay)
 RAMP_W_PER_S: Final = 1000.0  # how fast the MultiPlus moves its AC input to a new setpoint
 # (service type, instance, custom name): unit ids per unit_ids.csv: vebus 276 -> 227, battery 512 -> 225,
 # MPPTs 278 -> 224 and 279 -> 226; the others are their own unit ids.
@@ -156,6 +158,10 @@ class VictronSimulation:
             c.setpoint_w = self.ramped_w
         c.min_soc = _number(get("settings", 0, "/Settings/CGwacs/BatteryLife/MinimumSocLimit"), 20.0)
         c.mppt_on = {d.instance: d.on for d in self.devices.values() if isinstance(d, SolarCharger)}
+        pump = get("system", 0, f"/Relay/{PUMP_RELAY}/State") == 1
+        for d in self.devices.values():
+            if isinstance(d, Tank) and d.fluid == 1:
+                d.pumping = pump
 
     # --- Owner -----------------------------------------------------------------------------
     async def write(self, device: Device, changes: Mapping[str, Scalar]) -> None:

@@ -145,13 +145,23 @@ def test_a_client_cannot_switch_the_genset_relay_behind_the_generator(demo: tupl
 
 
 def test_the_tank_pump_relay_follows_the_fresh_water_tank(demo: tuple[DemoProcess, Ems]) -> None:
+    """The demo's pump (relay 1) starts at 85 % and stops at 95 %; the simulated tank starts at
+    80 % and fills while the relay is closed (2 l/min of simulated time, about 1 %/s)."""
     d, ems = demo
-    level = ems.read(TANK, 3004)[0] / 10  # /Level, %
-    # The demo's pump starts at 85 % and stops at 95 %; the tank starts at 80 %.
-    assert level <= 85
+
+    def level() -> float:
+        return ems.read(TANK, 3004)[0] / 10  # /Level, %
+
+    assert level() < 95
     settles(lambda: ems.read(SYSTEM, 807)[0], lambda v: v == 1, within_s=5, hold=1)
+    settles(level, lambda v: v >= 90, within_s=20, hold=1)  # the pump fills it ...
+    assert ems.read(SYSTEM, 807) == [1]  # ... and runs on between the levels
+    settles(lambda: ems.read(SYSTEM, 807)[0], lambda v: v == 0, within_s=20, hold=1)
+    assert level() >= 95  # it stopped at the stop level
+    time.sleep(2)
+    assert ems.read(SYSTEM, 807) == [0] and level() >= 95  # and stays off: the tank no longer fills
     audit = "".join(d.stderr)
-    assert "control:tank-pump" in audit and "/Relay/1/State: 0 -> 1" in audit
+    assert "control:tank-pump" in audit and "/Relay/1/State: 0 -> 1" in audit and "/Relay/1/State: 1 -> 0" in audit
 
 
 def watchdog_config(tmp_path: Path, timeout_s: float) -> Path:
