@@ -74,6 +74,20 @@ class ControlRoom:
                 store, "generator", 0, generator_values(), writable, check=self._generator_write
             )
         self.runner = RuleRunner(store, gate, self.rules, show=self._show)
+        self.gate = gate
+        # A relay with a function belongs to its rule: clients' writes are refused, as on a GX
+        # (only a "manual" relay takes them).
+        self.reserved = {
+            ("system", f"/Relay/{n}/State"): (
+                rule.writer_name,
+                f"relay {n} has the function {function!r} ({rule.writer_name} switches it);"
+                " only a manual relay takes writes",
+            )
+            for n, function in enumerate((config.relay0, config.relay1))
+            if function != "manual"
+            for rule in self.rules
+            if any(ref.path == f"/Relay/{n}/State" for ref in rule.outputs)
+        }
 
     def _generator_write(self, changes: Mapping[str, Scalar]) -> str | None:
         if changes.get("/ServiceCounterReset") == 1 and self.generator is not None:
@@ -88,10 +102,13 @@ class ControlRoom:
     async def start(self) -> None:
         for device in self.devices.values():
             device.start()
+        self.gate.reserved.update(self.reserved)
         await self.runner.start()
 
     async def stop(self) -> None:
         await self.runner.stop()
+        for key in self.reserved:
+            self.gate.reserved.pop(key, None)
         for device in self.devices.values():
             device.stop()
 
