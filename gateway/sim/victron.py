@@ -14,7 +14,9 @@ physics at once (no time passes), so a read right after a write sees its effect 
 The MultiPlus holds its AC input at its vebus /Hub4/L1/AcPowerSetpoint, as a real one in ESS
 does: whoever writes it (the gateway's ESS loop, gateway/control/ess.py, in Hub4Mode 1/2; an
 EMS in mode 3) steers it. It follows a new setpoint with a ramp of ``RAMP_W_PER_S`` (real
-seconds), not at once. The fresh-water tanks fill while system relay ``PUMP_RELAY`` is closed
+seconds), not at once. PV inverters the Store shows on AC out (/Position 1) feed its output: its
+AC out is the loads less their power, and what they make beyond that charges the battery or flows
+back to AC in, as on a real installation. The fresh-water tanks fill while system relay ``PUMP_RELAY`` is closed
 (a pump the control room's tank-pump function drives). The minimum SOC (/Settings/CGwacs/BatteryLife/MinimumSocLimit,
 default 20 %) is read from ``("settings", 0)`` before every step.
 """
@@ -158,6 +160,11 @@ class VictronSimulation:
             c.setpoint_w = self.ramped_w
         c.min_soc = _number(get("settings", 0, "/Settings/CGwacs/BatteryLife/MinimumSocLimit"), 20.0)
         c.mppt_on = {d.instance: d.on for d in self.devices.values() if isinstance(d, SolarCharger)}
+        c.pv_out_w = sum(
+            as_number(d.get("/Ac/Power")) or 0.0
+            for d in self.store.devices("pvinverter")
+            if as_number(d.get("/Position")) == 1.0
+        )
         pump = get("system", 0, f"/Relay/{PUMP_RELAY}/State") == 1
         for d in self.devices.values():
             if isinstance(d, Tank) and d.fluid == 1:

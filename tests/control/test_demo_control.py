@@ -104,8 +104,7 @@ def test_a_grid_setpoint_of_500_w_holds_the_grid_meter_at_500_w(demo: tuple[Demo
 
 def test_a_feed_in_limit_of_1000_w_holds_export_and_releases_when_lifted(demo: tuple[DemoProcess, Ems]) -> None:
     _, ems = demo
-    ems.write(SYSTEM, 2705, 0)  # DVCC: no charging, so the PV has nowhere to go but the grid
-    ems.write(SYSTEM, 2708, 0)  # AC-coupled PV may be fed in ...
+    ems.write(SYSTEM, 2708, 0)  # AC-coupled PV may be fed in (the MultiPlus charges at its limit) ...
     settles(ems.grid_w, lambda w: w < -1500, within_s=20, hold=2)  # ... and is: the limiter let go
     assert ems.read(SYSTEM, 2709) == [0]
     ems.write(SYSTEM, 2722, *u32(1000))  # ... but only 1000 W of it (MaxFeedInPower, int32 W)
@@ -119,7 +118,6 @@ def test_a_feed_in_limit_of_1000_w_holds_export_and_releases_when_lifted(demo: t
     ems.write(SYSTEM, 2722, *u32(-1))  # lifted
     settles(ems.grid_w, lambda w: w < -1500, within_s=20, hold=2)
     assert ems.read(SYSTEM, 2709) == [0]
-    ems.write(SYSTEM, 2705, 0xFFFF)  # -1: no DVCC limit again
     ems.write(SYSTEM, 2708, 1)
 
 
@@ -150,20 +148,19 @@ def test_a_client_cannot_switch_a_relay_that_has_a_function(demo: tuple[DemoProc
 
 def test_the_tank_pump_relay_follows_the_fresh_water_tank(demo: tuple[DemoProcess, Ems]) -> None:
     """The demo's pump (relay 1) starts at 85 % and stops at 95 %; the simulated tank starts at
-    80 % and fills while the relay is closed (2 l/min of simulated time, about 1 %/s)."""
+    80 % and fills while the relay is closed (2 l/min of simulated time, about 1 %/s), so the
+    pump has started at once and, by now or within seconds, stopped at the stop level."""
     d, ems = demo
 
     def level() -> float:
         return ems.read(TANK, 3004)[0] / 10  # /Level, %
 
-    assert level() < 95
-    settles(lambda: ems.read(SYSTEM, 807)[0], lambda v: v == 1, within_s=5, hold=1)
-    settles(level, lambda v: v >= 90, within_s=20, hold=1)  # the pump fills it ...
-    assert ems.read(SYSTEM, 807) == [1]  # ... and runs on between the levels
-    settles(lambda: ems.read(SYSTEM, 807)[0], lambda v: v == 0, within_s=20, hold=1)
-    assert level() >= 95  # it stopped at the stop level
+    if ems.read(SYSTEM, 807) == [1]:  # still filling: it stops once the tank is at 95 %
+        assert level() < 95
+        settles(lambda: ems.read(SYSTEM, 807)[0], lambda v: v == 0, within_s=20, hold=1)
+    assert level() >= 95  # it filled the tank to the stop level ...
     time.sleep(2)
-    assert ems.read(SYSTEM, 807) == [0] and level() >= 95  # and stays off: the tank no longer fills
+    assert ems.read(SYSTEM, 807) == [0] and level() >= 94  # ... and stays off while it slowly drains
     audit = "".join(d.stderr)
     assert "control:tank-pump" in audit and "/Relay/1/State: 0 -> 1" in audit and "/Relay/1/State: 1 -> 0" in audit
 

@@ -215,7 +215,7 @@ def test_demo_toml_loads_and_lays_out_the_demo_installation() -> None:
     }
     assert pv == {
         32: ("fronius", "pvinverter", "ac-in-1"),
-        33: ("solaredge", "pvinverter", "ac-out"),
+        33: ("solaredge", "pvinverter", "ac-in-1"),
         34: ("em24", "grid", "ac-in-1"),  # a Carlo Gavazzi EM24 (driver meter) measures the site
         35: ("fronius-http", "pvinverter", "ac-out"),  # a Fronius over the Solar API (driver fronius)
     }
