@@ -232,3 +232,25 @@ async def test_the_generator_card_starts_the_generator_and_shows_it_running(demo
         assert await asyncio.to_thread(relay) == 0
         await no_bad_text(page)
         assert not page.console, page.console
+
+
+async def test_the_headlines_add_up_on_the_three_phase_demo(demo_url: str) -> None:
+    """Solar + grid = loads + battery, as the page shows them (every phase of the three-phase PV
+    and grid meter), within the inverter/charger's conversion losses (~6 % of 3 kW, ~200 W): a
+    headline that dropped L2/L3 (the loads' 200 W, the PV's kilowatts) falls outside."""
+    async with chromium(need_tool("chromium")) as page:
+        await page.size(1280, 720)
+        await page.open(demo_url)
+        ids = ("pv-total", "grid-total", "loads-total", "bat-w")
+        ready = " && ".join(
+            f"document.getElementById('{i}') && document.getElementById('{i}').textContent !== '--'" for i in ids
+        )
+        await page.wait_for(ready)
+        seen = []
+        for _ in range(30):
+            pv, grid, loads, battery = [float((await shown(page, i)).split()[0]) for i in ids]
+            seen.append((pv, grid, loads, battery))
+            if loads > 0 and pv > 1000 and -100 <= pv + grid - loads - battery <= 350:  # the losses: ~200 W
+                return
+            await asyncio.sleep(0.3)
+        raise AssertionError(f"solar + grid never matched loads + battery: {seen[-5:]}")

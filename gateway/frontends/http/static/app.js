@@ -130,7 +130,7 @@
   function cardGrid() {
     var g = first("grid"), s = first("system") || "system/0", html = "<h2>Grid</h2>", ph, i;
     if (g) {
-      html += '<div class="big">' + esc(fmt(get(g, "/Ac/Power"), 0, "W")) + "</div>";
+      html += '<div class="big" id="grid-total">' + esc(fmt(get(g, "/Ac/Power"), 0, "W")) + "</div>";
       ph = phases(g, "/Ac/#/Power");
       for (i = 0; i < ph.length; i++) { html += row(ph[i][0], fmt(ph[i][1], 0, "W")); }
       return html;
