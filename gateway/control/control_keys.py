@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from gateway.core.keys import ConfigError, Key, at_least, boolean, check_table, choice, integer
 
-FUNCTIONS: Final = ("manual", "genset", "tank-pump", "temperature")
+FUNCTIONS: Final = ("manual", "genset", "tank-pump", "temperature", "alarm")
 
 
 def _percent(where: str, v: Any) -> float:
@@ -87,7 +87,7 @@ def parse_control(table: Mapping[str, Any]) -> ControlConfig:
     c = ControlConfig(**check_table("control", dict(table), KEYS))
     if c.relay1 == "genset":
         raise ConfigError('control.relay1: the generator drives relay 0 (set relay0 = "genset")')
-    for function in ("tank-pump", "temperature"):
+    for function in ("tank-pump", "temperature", "alarm"):
         if len(c.relays(function)) > 1:
             raise ConfigError(f"control.relay1: relay 0 already has the function {function!r}")
     if c.relay0 == "genset" and not c.generator_soc_start < c.generator_soc_stop:

@@ -16,7 +16,7 @@ from gateway.control.ess import Ess
 from gateway.control.feed_in import FeedInLimiter
 from gateway.control.generator import Generator, generator_values
 from gateway.control.owned import OwnedDevice
-from gateway.control.relay_functions import TankPump, TemperatureRelay
+from gateway.control.relay_functions import AlarmRelay, TankPump, TemperatureRelay
 from gateway.control.rule import Rule
 from gateway.control.runner import RuleRunner
 from gateway.core.store import Store
@@ -26,7 +26,16 @@ from registers.values import Scalar
 HUB4: Final[dict[str, Scalar]] = {"/PvPowerLimiterActive": 0, "/Overrides/Setpoint": None, "/Pv/Disable": 0}
 
 
-def build_rules(c: ControlConfig) -> list[Rule]:
+def alarm_paths(gate: WriteGate) -> dict[str, tuple[str, ...]]:
+    """Every service type's alarm paths in the register map (/Alarms/..., /Alarm)."""
+    found = {
+        service: tuple(p for p in paths if p.startswith("/Alarms/") or p == "/Alarm")
+        for service, paths in gate.paths.items()
+    }
+    return {service: paths for service, paths in found.items() if paths}
+
+
+def build_rules(c: ControlConfig, alarms: Mapping[str, tuple[str, ...]] | None = None) -> list[Rule]:
     rules: list[Rule] = []
     ess = Ess() if c.ess else None
     if ess is not None:
@@ -46,6 +55,8 @@ def build_rules(c: ControlConfig) -> list[Rule]:
         )
     for relay in c.relays("tank-pump"):
         rules.append(TankPump(relay, c.tank_pump_tank, c.tank_pump_start_level, c.tank_pump_stop_level))
+    for relay in c.relays("alarm"):
+        rules.append(AlarmRelay(relay, alarms or {}))
     for relay in c.relays("temperature"):
         rules.append(TemperatureRelay(relay, c.temperature_sensor, c.temperature_on_above, c.temperature_off_below))
     return rules
@@ -56,7 +67,7 @@ class ControlRoom:
 
     def __init__(self, store: Store, gate: WriteGate, config: ControlConfig, override_timeout_s: float) -> None:
         self.store = store
-        self.rules = build_rules(config)
+        self.rules = build_rules(config, alarm_paths(gate))
         self.devices: dict[tuple[str, int], OwnedDevice] = {
             ("hub4", 0): OwnedDevice(
                 store,

@@ -128,3 +128,24 @@ def test_an_inverter_that_ignores_its_limit_is_reported(caplog: pytest.LogCaptur
             limit = out.get(pv["/Ac/PowerLimit"], limit)
     assert "ignoring its limit: pvinverter 0" in limiter.status
     assert "pvinverter 0 ignores its power limit" in caplog.text
+
+
+def test_the_alarm_relay_follows_every_device_s_alarms_not_warnings() -> None:
+    from gateway.control.relay_functions import AlarmRelay
+    from gateway.control.room import alarm_paths
+    from gateway.core.store import Store
+    from gateway.core.writes import WriteGate
+    from registers import load_default
+
+    paths = alarm_paths(WriteGate(Store(), load_default(defer_n2k=True)))
+    assert "/Alarms/LowBattery" in paths["vebus"] and paths["digitalinput"] == ("/Alarm",)
+    relay = AlarmRelay(0, paths)
+    relay.wire({"vebus": (276,), "digitalinput": (30,)})
+    relay0 = PathRef("system", 0, "/Relay/0/State")
+    low = PathRef("vebus", 276, "/Alarms/LowBattery")
+    bilge = PathRef("digitalinput", 30, "/Alarm")
+    assert relay.step(0.0, {low: 0, bilge: 0}) == {relay0: 0} and relay.status == "no alarm"
+    assert relay.step(1.0, {low: 1, bilge: 0}) == {relay0: 0}  # a warning is not an alarm
+    assert relay.step(2.0, {low: 1, bilge: 2}) == {relay0: 1}
+    assert relay.status == "alarm: digitalinput/30:/Alarm"
+    assert relay.step(3.0, {low: 0, bilge: None}) == {relay0: 0}
