@@ -100,6 +100,9 @@ def test_a_grid_setpoint_of_500_w_holds_the_grid_meter_at_500_w(demo: tuple[Demo
     assert ems.read(SYSTEM, 2709) == [1], reads  # hub4 /PvPowerLimiterActive
     limits = [d.json(f"/api/v1/devices/pvinverter/{i}")["values"]["/Ac/PowerLimit"]["value"] for i in (32, 33)]
     assert all(limit < 8000 for limit in limits), limits
+    control = d.json("/api/v1/status")["control"]  # each rule's one-line status
+    assert control["feed-in"]["status"].startswith("limiting: grid") and control["feed-in"]["writes"] > 0
+    assert control["ess"]["status"] == "mode 1: grid aimed at 500 W"
 
 
 def test_a_feed_in_limit_of_1000_w_holds_export_and_releases_when_lifted(demo: tuple[DemoProcess, Ems]) -> None:
