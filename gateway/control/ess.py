@@ -71,6 +71,7 @@ class Ess(Rule):
     name: ClassVar[str] = "ess"
     period_s: ClassVar[float] = 1.0
     refresh_s: ClassVar[float | None] = 10.0  # well inside the setpoint watchdog's timeout
+    routine: ClassVar[bool] = True
     services: ClassVar[tuple[str, ...]] = ("vebus", "battery")
 
     def __init__(self) -> None:

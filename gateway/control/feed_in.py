@@ -56,6 +56,7 @@ class FeedInLimiter(Rule):
     name: ClassVar[str] = "feed-in"
     period_s: ClassVar[float] = 1.0
     refresh_s: ClassVar[float | None] = 10.0
+    routine: ClassVar[bool] = True
     services: ClassVar[tuple[str, ...]] = ("grid", "pvinverter")
 
     def __init__(self, fallback_pct: float = 0.0, ess: Ess | None = None) -> None:

@@ -46,6 +46,8 @@ class Rule:
     # or PV limit the device (or the setpoint watchdog) reverts when it is not refreshed.
     refresh_s: ClassVar[float | None] = None
     services: ClassVar[tuple[str, ...]] = ()  # service types whose instances ``wire`` hears
+    # Its writes are a loop's routine (a setpoint moved every second): audited at DEBUG only.
+    routine: ClassVar[bool] = False
 
     def __init__(self, inputs: tuple[PathRef, ...], outputs: tuple[PathRef, ...]) -> None:
         self.inputs = inputs

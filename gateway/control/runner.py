@@ -42,7 +42,7 @@ class RuleRunner:
         self.clock = clock
         self.show = show
         self.written: dict[tuple[str, PathRef], float] = {}  # (rule, output) -> when last written
-        self.writers = {rule.name: Writer(rule.writer_name) for rule in self.rules}
+        self.writers = {rule.name: Writer(rule.writer_name, routine=rule.routine) for rule in self.rules}
         self.due = {rule.name: 0.0 for rule in self.rules}
         self.steps: dict[str, int] = defaultdict(int)
         self.writes: dict[str, int] = defaultdict(int)

@@ -32,6 +32,9 @@ class Writer:
     frontend: str
     peer: str | None = None
     role: str | None = None
+    # A control loop's routine writes (the ESS setpoint, PV limits, about once a second while it
+    # regulates): audited at DEBUG, else they would drown every other line; counted all the same.
+    routine: bool = False
 
     def __str__(self) -> str:
         who = self.frontend + (f" {self.peer}" if self.peer else "")
