@@ -83,7 +83,10 @@ def demo() -> Iterator[tuple[DemoProcess, Ems]]:
     d = DemoProcess()
     ems = Ems(d.port)
     try:
-        time.sleep(4)  # the simulators, the drivers' first polls and the loops' first steps
+        # The simulators, the drivers' first polls, and the loops finding the MultiPlus's charge
+        # ceiling: the site settles at the default setpoint (50 W, zero feed-in) before the tests.
+        time.sleep(2)
+        settles(ems.grid_w, lambda w: abs(w - 50) <= 150, within_s=40)
         yield d, ems
     finally:
         ems.close()
