@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.control.control_keys import KEYS as CONTROL
+from gateway.control.control_keys import ControlConfig, parse_control
 from gateway.core.keys import (
     ConfigError,
     Key,
@@ -208,6 +210,7 @@ SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
     "setpoints": SETPOINTS,
     "n2k": N2K,
     "mqtt": MQTT,
+    "control": CONTROL,
 }
 DEMO_FILE: Final = "demo.toml"  # in the gateway package
 # What the `demo` command sets itself rather than reading from demo.toml.
@@ -282,10 +285,11 @@ class Config:
     simulators: tuple[SimulatorConfig, ...] = ()
     n2k: N2kConfig | None = None
     mqtt: MqttConfig | None = None  # [mqtt]; absent = no MQTT
+    control: ControlConfig = field(default_factory=ControlConfig)  # [control]: ESS, limiter, relays
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator", "n2k", "mqtt")
+    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator", "n2k", "mqtt", "control")
     top = check_table("", dict(data), TOP, allow_tables=tables)
     modbus_table = data.get("modbus", {})
     modbus = ModbusConfig(**check_table("modbus", modbus_table, MODBUS, allow_tables=("tls",)))
@@ -310,6 +314,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         simulators=simulators,
         n2k=N2kConfig(**check_table("n2k", data["n2k"], N2K)) if "n2k" in data else None,
         mqtt=parse_mqtt(data["mqtt"]) if "mqtt" in data else None,
+        control=parse_control(data.get("control", {})),
     )
 
 

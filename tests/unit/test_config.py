@@ -234,7 +234,7 @@ def test_demo_toml_loads_and_lays_out_the_demo_installation() -> None:
     }
     assert pv == {
         32: ("fronius", "pvinverter", "ac-in-1"),
-        33: ("solaredge", "pvinverter", "ac-out"),
+        33: ("solaredge", "pvinverter", "ac-in-1"),
         34: ("em24", "grid", "ac-in-1"),  # a Carlo Gavazzi EM24 (driver meter) measures the site
         35: ("fronius-http", "pvinverter", "ac-out"),  # a Fronius over the Solar API (driver fronius)
     }
@@ -281,7 +281,7 @@ def test_docs_demo_column_is_demo_toml() -> None:
             want = _toml_literal(demo[section][key]) if key in demo[section] else "same"
             assert demo_cell == want, (section, key)
     # state_dir is the demo command's (a temporary folder)
-    assert set(demo) <= {"modbus", "http", "discovery", "device", "simulator", "n2k"}
+    assert set(demo) <= {"modbus", "http", "discovery", "device", "simulator", "n2k", "control"}
     assert "temporary folder" in tables["top level"]["state_dir"][1]
     assert f"```toml\n{demo_toml().rstrip()}\n```" in committed  # and the whole file, verbatim
 
