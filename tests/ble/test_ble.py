@@ -208,3 +208,23 @@ def test_the_published_ruuvi_format_5_sample() -> None:
     with pytest.raises(BleFault) as info:
         RuuviDecoder().decode(Advert(0, "CB:B8:33:4C:88:4F", -70, "", {0x0499: data[:10]}))
     assert info.value.reason == "corrupt"  # a truncated payload
+
+
+async def test_a_looped_replay_goes_on_and_its_unplug_file_silences_it(tmp_path: Path) -> None:
+    log = tmp_path / "adverts.jsonl"
+    payload = {0x59: mopeka_payload(DEMO_MOPEKA, 330, 18, 2.9)}
+    write_adverts(log, iter([Advert(n * 0.05, DEMO_MOPEKA, -70, "", payload, (MOPEKA_SERVICE,)) for n in range(4)]))
+    pool, heard = ScannerPool(), []
+    scanner = pool.subscribe(f"replay-loop:{log}", DEMO_MOPEKA, heard.append)
+    try:
+        await until(lambda: len(heard) >= 10, 5.0)  # more than the file holds: it started again
+        assert scanner.passes >= 2 and not scanner.ended
+        (tmp_path / "adverts.jsonl.unplug").touch()
+        await asyncio.sleep(0.4)
+        before = len(heard)
+        await asyncio.sleep(0.5)
+        assert len(heard) == before and scanner.withheld > 0  # out of range: nothing delivered
+        (tmp_path / "adverts.jsonl.unplug").unlink()
+        await until(lambda: len(heard) > before, 2.0)
+    finally:
+        await pool.unsubscribe(f"replay-loop:{log}", DEMO_MOPEKA, heard.append)
