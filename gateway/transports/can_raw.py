@@ -120,7 +120,7 @@ class CandumpReplay:
             if not self.loop:
                 raise EOFError(self.label)
             self.passes += 1
-            await asyncio.sleep(0)  # an empty file must not spin without yielding
+            await asyncio.sleep(0.1)  # an empty file must not spin
             await self.open()  # again from the top: its first frame at once
 
     def send(self, frame: RawFrame) -> None:
