@@ -224,7 +224,9 @@ def test_demo_toml_loads_and_lays_out_the_demo_installation() -> None:
     }
     ble = {d.instance: (d.driver, d.option("source")) for d in cfg.devices if d.driver in ("victron-ble", "mopeka")}
     assert ble == {45: ("victron-ble", ANY), 46: ("mopeka", ANY)}  # a SmartShunt and a Mopeka tank sensor
-    assert all(Path(source.removeprefix("replay:")).is_file() for _, source in ble.values())  # written on load
+    # written on load, looped (the demo runs for hours), read through this process's own link
+    assert all(Path(source.removeprefix("replay-loop:")).is_file() for _, source in ble.values())
+    assert cfg.n2k is not None and Path(cfg.n2k.input.removeprefix("candump-loop:")).is_file()
     simulated = [d for d in cfg.devices if d.driver == "simulated"]
     assert tuple((d.option("service"), d.instance, d.name) for d in simulated) == DEFAULT_LAYOUT
     pv = {
