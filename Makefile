@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/ws_bench.py
 	$(BIN)/python tests/bench/meters_bench.py
 	$(BIN)/python tests/bench/n2k_bench.py
+	$(BIN)/python tests/bench/n2k_in_bench.py
 	$(BIN)/python tests/bench/mqtt_bench.py
 
 # Minutes, not in `make test`: 50 kill -9 rounds, a memory-flat soak under load, a client

@@ -21,12 +21,13 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from gateway.config import Config
+from gateway.control.room import ControlRoom
 from gateway.core.components import Component, StartupError, start_all
 from gateway.core.derived import gateway_version
 from gateway.core.health_report import Health
@@ -41,6 +42,7 @@ from gateway.guards import Guards
 from gateway.sources.drivers import DRIVERS
 from gateway.sources.registry import DeviceConfig, SourceContext, build_sources
 from registers.model import CompiledMap
+from registers.values import Scalar
 
 if TYPE_CHECKING:  # imported in plan() when configured (module doc)
     from gateway.frontends.http.api import HttpServer
@@ -55,10 +57,16 @@ log = logging.getLogger(__name__)
 class SettingsComponent:
     """The settings device; at stop, a pending save is written now."""
 
-    def __init__(self, store: Store, state_dir: Path | None, cmap: CompiledMap | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        state_dir: Path | None,
+        cmap: CompiledMap | None = None,
+        defaults: Mapping[str, Scalar] | None = None,
+    ) -> None:
         self.state_dir = state_dir
         specs = cmap.paths.get("settings") if cmap is not None else None
-        self.settings = Settings(store, state_dir, specs=specs)
+        self.settings = Settings(store, state_dir, specs=specs, defaults=defaults)
 
     async def start(self) -> None:
         try:
@@ -158,13 +166,15 @@ class Gateway:
         )
         context = self.sources = SourceContext(self.cmap, state_dir=c.state_dir)
         system = SystemComponent(self.store, c.state_dir)
-        parts: list[Component] = [SettingsComponent(self.store, c.state_dir, self.cmap), system]
+        settings = SettingsComponent(self.store, c.state_dir, self.cmap, c.control.settings_defaults())
+        parts: list[Component] = [settings, system]
         if c.simulators:
             from gateway.sim.protocols.simulators import Simulators
 
             parts.append(Simulators(self.store, c.simulators, context.endpoints))
         parts += [
             *build_sources(self.store, c.devices, DRIVERS, context),
+            ControlRoom(self.store, self.gate, c.control, c.setpoints.timeout_s),  # ESS, limiter, relays
             *self.guards.components(),
             modbus,
         ]

@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from gateway.control.control_keys import KEYS as CONTROL
+from gateway.control.control_keys import ControlConfig, parse_control
 from gateway.core.keys import (
     ConfigError,
     Key,
@@ -193,7 +195,7 @@ N2K: Final = (
         "",
         _input,
         "NMEA 2000 in (docs/n2k-in.md): true = read the interface too (socketcan/virtual),"
-        " or a bus of its own: socketcan:IFACE, virtual:NAME, candump-replay:FILE; false = off",
+        " or a bus of its own: socketcan:IFACE, virtual:NAME, candump-replay:FILE, candump-loop:FILE; false = off",
     ),
     Key("input_pgns", (), _pgn_list, "NMEA 2000 in reads only these PGNs; empty = every PGN the maps read"),
     Key("input_senders", (), _senders, "NMEA 2000 in reads only these senders: NAMEs (16 hex) or manufacturers"),
@@ -208,6 +210,7 @@ SECTIONS: Final[Mapping[str, tuple[Key, ...]]] = {
     "setpoints": SETPOINTS,
     "n2k": N2K,
     "mqtt": MQTT,
+    "control": CONTROL,
 }
 DEMO_FILE: Final = "demo.toml"  # in the gateway package
 # What the `demo` command sets itself rather than reading from demo.toml.
@@ -282,10 +285,11 @@ class Config:
     simulators: tuple[SimulatorConfig, ...] = ()
     n2k: N2kConfig | None = None
     mqtt: MqttConfig | None = None  # [mqtt]; absent = no MQTT
+    control: ControlConfig = field(default_factory=ControlConfig)  # [control]: ESS, limiter, relays
 
 
 def parse_config(data: Mapping[str, Any]) -> Config:
-    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator", "n2k", "mqtt")
+    tables = ("modbus", "http", "device", "discovery", "setpoints", "simulator", "n2k", "mqtt", "control")
     top = check_table("", dict(data), TOP, allow_tables=tables)
     modbus_table = data.get("modbus", {})
     modbus = ModbusConfig(**check_table("modbus", modbus_table, MODBUS, allow_tables=("tls",)))
@@ -310,6 +314,7 @@ def parse_config(data: Mapping[str, Any]) -> Config:
         simulators=simulators,
         n2k=N2kConfig(**check_table("n2k", data["n2k"], N2K)) if "n2k" in data else None,
         mqtt=parse_mqtt(data["mqtt"]) if "mqtt" in data else None,
+        control=parse_control(data.get("control", {})),
     )
 
 
@@ -350,15 +355,16 @@ DEMO_BLE_LOG: Final = "ble-demo.jsonl"  # demo.toml's Bluetooth replay, likewise
 
 
 def load_demo_config() -> Config:
+    """demo.toml, its replays looped (it runs for hours) through this process's own links."""
     config = parse_config(_parse_toml(demo_toml(), f"gateway/{DEMO_FILE}"))
     if config.n2k is not None and config.n2k.input == f"candump-replay:{DEMO_N2K_LOG}":
-        from gateway.sim.n2k_log import demo_log  # the same bytes every time (a fixed start)
+        from gateway.sim.demo_replays import n2k_replay
 
-        config = replace(config, n2k=replace(config.n2k, input=f"candump-replay:{demo_log()}"))
+        config = replace(config, n2k=replace(config.n2k, input=f"candump-loop:{n2k_replay()}"))
     if any(d.options.get("source") == f"replay:{DEMO_BLE_LOG}" for d in config.devices):
-        from gateway.sim.ble_sensors import demo_ble_log  # the same lines every time
+        from gateway.sim.demo_replays import ble_replay
 
-        source = f"replay:{demo_ble_log()}"
+        source = f"replay-loop:{ble_replay()}"
         devices = tuple(
             replace(d, options={**d.options, "source": source})
             if d.options.get("source") == f"replay:{DEMO_BLE_LOG}"

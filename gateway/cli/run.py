@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 from gateway.app import Gateway, StartupError, run_loop, serve
 from gateway.cli.maps import load_map
@@ -28,6 +29,7 @@ from gateway.config import (
 )
 from gateway.frontends.mqtt.options import parse_mqtt
 from gateway.sim.protocols.simulators import Simulators
+from gateway.transports.replay import unplug_file
 from registers import CompiledMap, MappingError
 
 log = logging.getLogger("gx-gateway")
@@ -80,6 +82,10 @@ def _demo_ready(gateway: Gateway) -> None:
     if unplug:
         print("Pull a cable (VE.Direct, CAN-bus BMS): /Connected 0 within 3-5 s; rm the file to plug it back:")
         print("\n".join(unplug))
+    replays = replay_lines(gateway)
+    if replays:
+        print("Stop a replay (NMEA 2000 senders, Bluetooth sensors): /Connected 0 within 10 s; rm the file to resume:")
+        print("\n".join(replays))
     scan = scan_command(gateway)
     if scan:
         print(f"Find the simulated devices as on a real network:\n  {scan}")
@@ -111,6 +117,30 @@ def unplug_lines(gateway: Gateway) -> list[str]:
         unit = gateway.cmap.modbus.unit_for_instance(d.instance)
         lines.append(f"  touch {control}   # {d.driver} {link} (unit {unit})")
     return lines
+
+
+REPLAYS: Final = ("candump-replay:", "candump-loop:", "replay:", "replay-loop:")
+
+
+def replay_lines(gateway: Gateway) -> list[str]:
+    """How to stop each replay the demo reads (N2K in, a BLE source): ``touch`` its unplug file."""
+    units: dict[str, list[str]] = {}  # spec -> what it feeds
+    n2k = gateway.config.n2k
+    if n2k is not None and n2k.input.startswith(REPLAYS):
+        senders = [  # the senders heard so far (their claims open the replay)
+            f"{d.service} unit {gateway.cmap.modbus.unit_for_instance(d.instance)}"
+            for d in gateway.store.devices()
+            if d.get("/Mgmt/ProcessName") == "n2k-in"
+        ]
+        units[n2k.input] = ["NMEA 2000 in", *senders]
+    for d in gateway.config.devices:
+        source = str(d.options.get("source", ""))
+        if source.startswith(REPLAYS):
+            unit = gateway.cmap.modbus.unit_for_instance(d.instance)
+            units.setdefault(source, []).append(f"{d.driver} unit {unit}")
+    return [
+        f"  touch {unplug_file(Path(spec.partition(':')[2]))}   # {', '.join(feeds)}" for spec, feeds in units.items()
+    ]
 
 
 def scan_command(gateway: Gateway) -> str | None:

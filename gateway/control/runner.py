@@ -2,7 +2,9 @@
 outputs that differ from the Store through the one write gate, as ``control:<name>``.
 
 One task for all rules (they are cheap and few); the clock and the sleep are injectable, so
-tests drive ``run_due(now)`` with the times of a scenario. A refused write changes nothing,
+tests drive ``run_due(now)`` with the times of a scenario. Outputs a rule wants are written
+again every ``refresh_s`` even when unchanged (setpoints that revert when not refreshed);
+what it ``shown`` is published on the devices the control room owns (``show``). A refused write changes nothing,
 is counted per rule and logged at most once a minute per rule and reason; a rule that raises
 is logged the same way and the others run on.
 """
@@ -15,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from gateway.control.rule import Rule
+from gateway.control.rule import PathRef, Rule
 from gateway.core.components import cancel_and_wait
 from gateway.core.loglimit import Throttle
 from gateway.core.store import Store
@@ -34,10 +36,13 @@ class RuleRunner:
         gate: WriteGate,
         rules: Sequence[Rule],
         clock: Callable[[], float] = time.monotonic,
+        show: Callable[[str, int, dict[str, Scalar]], None] | None = None,
     ) -> None:
         self.store, self.gate, self.rules = store, gate, list(rules)
         self.clock = clock
-        self.writers = {rule.name: Writer(rule.writer_name) for rule in self.rules}
+        self.show = show
+        self.written: dict[tuple[str, PathRef], float] = {}  # (rule, output) -> when last written
+        self.writers = {rule.name: Writer(rule.writer_name, routine=rule.routine) for rule in self.rules}
         self.due = {rule.name: 0.0 for rule in self.rules}
         self.steps: dict[str, int] = defaultdict(int)
         self.writes: dict[str, int] = defaultdict(int)
@@ -69,6 +74,8 @@ class RuleRunner:
             await self._step(rule, now)
 
     async def _step(self, rule: Rule, now: float) -> None:
+        if rule.services:
+            rule.wire({s: tuple(sorted(d.instance for d in self.store.devices(s))) for s in rule.services})
         values = {ref: self.store.get(ref.service, ref.instance, ref.path) for ref in rule.inputs}
         try:
             wanted = rule.step(now, values)
@@ -80,9 +87,12 @@ class RuleRunner:
             self._throttle.log(f"{rule.name} failed", logging.ERROR, "control %s: %s", rule.name, e)
             return
         self.steps[rule.name] += 1
+        self._show(rule)
         by_device: dict[tuple[str, int], dict[str, Scalar]] = defaultdict(dict)
+        refresh = rule.refresh_s
         for ref, value in sorted(wanted.items()):
-            if self.store.get(ref.service, ref.instance, ref.path) != value:
+            stale = refresh is not None and now - self.written.get((rule.name, ref), -1e18) >= refresh
+            if stale or self.store.get(ref.service, ref.instance, ref.path) != value:
                 by_device[(ref.service, ref.instance)][ref.path] = value
         for (service, instance), changes in by_device.items():
             try:
@@ -93,6 +103,16 @@ class RuleRunner:
                 self._throttle.log(key, logging.WARNING, "control %s: write refused: %s", rule.name, e.reason)
             else:
                 self.writes[rule.name] += 1
+                self.written.update(((rule.name, PathRef(service, instance, p)), now) for p in changes)
+
+    def _show(self, rule: Rule) -> None:
+        if self.show is None or not rule.shown:
+            return
+        by_device: dict[tuple[str, int], dict[str, Scalar]] = defaultdict(dict)
+        for ref, value in rule.shown.items():
+            by_device[(ref.service, ref.instance)][ref.path] = value
+        for (service, instance), values in by_device.items():
+            self.show(service, instance, values)
 
     def status(self) -> dict[str, dict[str, int]]:
         return {

@@ -3,7 +3,8 @@
 Each line names the frontend, the source address and role (Modbus/TCP Security), the device
 and path, the value before and the value asked for, and for a refusal why. Accepted writes
 are never collapsed by the log rate limiter (``extra={"no_limit": True}``); refused ones are,
-so a client hammering refused writes cannot flood the log.
+so a client hammering refused writes cannot flood the log. A control loop's routine writes
+(``Writer.routine``: the ESS setpoint, PV limits) are logged at DEBUG.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def describe(r: AuditRecord) -> str:
 
 def log_write(r: AuditRecord) -> None:
     if r.refusal is None:
-        log.info("write accepted: %s", describe(r), extra={"no_limit": True})
+        level = logging.DEBUG if r.writer.routine else logging.INFO
+        log.log(level, "write accepted: %s", describe(r), extra={"no_limit": True})
     else:
         log.warning("write refused (%s: %s): %s", r.refusal.refusal.value, r.refusal.reason, describe(r))
 

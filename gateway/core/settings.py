@@ -66,11 +66,14 @@ class Settings:
         state_dir: Path | None,
         save_delay_s: float = 1.0,
         specs: Mapping[str, PathSpec] | None = None,
+        defaults: Mapping[str, Scalar] | None = None,
     ) -> None:
+        """``defaults``: the installation's own defaults for some settings (the config's), over ``DEFAULTS``."""
         self.store = store
         self.path = state_dir / "settings.json" if state_dir is not None else None
         self.save_delay_s = save_delay_s
-        self.values: dict[str, Scalar] = dict(DEFAULTS)
+        self.defaults: dict[str, Scalar] = {**DEFAULTS, **{p: v for p, v in (defaults or {}).items() if p in DEFAULTS}}
+        self.values: dict[str, Scalar] = dict(self.defaults)
         self.specs = specs or {}
         parse = self._parse_checked
         self.file = JsonFile(self.path, parse, delay_s=save_delay_s) if self.path is not None else None
@@ -123,7 +126,7 @@ class Settings:
 
     def _snapshot(self) -> dict[str, Scalar]:
         """The settings that differ from their defaults (followers are derived, never saved)."""
-        return {p: v for p, v in self.values.items() if p in DEFAULTS and p not in FOLLOWERS and DEFAULTS[p] != v}
+        return {p: v for p, v in self.values.items() if p in DEFAULTS and p not in FOLLOWERS and self.defaults[p] != v}
 
 
 def parse_settings(data: object) -> dict[str, Scalar]:

@@ -32,6 +32,9 @@ class Writer:
     frontend: str
     peer: str | None = None
     role: str | None = None
+    # A control loop's routine writes (the ESS setpoint, PV limits, about once a second while it
+    # regulates): audited at DEBUG, else they would drown every other line; counted all the same.
+    routine: bool = False
 
     def __str__(self) -> str:
         who = self.frontend + (f" {self.peer}" if self.peer else "")
@@ -97,6 +100,9 @@ class WriteGate:
         # Modbus/TCP Security: role name -> "read-only" | "read-write". A writer with a role
         # (a TLS client) may write only when its role maps to read-write.
         self.roles: dict[str, str] = {}
+        # Paths a control rule owns (a relay with a function other than manual): (service,
+        # path) -> (the one frontend name that may write it, why the others may not).
+        self.reserved: dict[tuple[str, str], tuple[str, str]] = {}
         self.accepted = 0
         self.refused = 0
 
@@ -119,6 +125,9 @@ class WriteGate:
                 raise WriteRefused(Refusal.UNKNOWN_PATH, f"{service} has no path {path}")
             if not spec.writable:
                 raise WriteRefused(Refusal.READ_ONLY, f"{path} of {service} is read-only")
+            owner = self.reserved.get((service, path))
+            if owner is not None and writer is not None and writer.frontend != owner[0]:
+                raise WriteRefused(Refusal.OWNER_REFUSED, owner[1])
         device = self.store.device(service, instance)
         clean: dict[str, Scalar] = {}
         for path, value in changes.items():

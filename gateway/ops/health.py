@@ -148,6 +148,7 @@ async def status(request: web.Request) -> web.Response:
         },
         "writes": {"accepted": gateway.gate.accepted, "refused": gateway.gate.refused},
         "mqtt": _mqtt_status(gateway),
+        "control": _control_status(gateway),
         "devices": device_summaries(gateway),
         "sources": source_summaries(gateway),
         "recent_problems": list(RECENT.events),
@@ -158,6 +159,14 @@ async def status(request: web.Request) -> web.Response:
 def _mqtt_status(gateway: RunningGateway) -> dict[str, Any] | None:
     """The MQTT frontend's state, when [mqtt] is configured."""
     return dict(gateway.mqtt.status()) if gateway.mqtt is not None else None
+
+
+def _control_status(gateway: RunningGateway) -> dict[str, Any]:
+    """Each control rule's steps, writes, refusals and one-line status (gateway/control/room.py)."""
+    for component in gateway.components:
+        if getattr(component, "label", None) == "control" and callable(getattr(component, "status", None)):
+            return dict(component.status())  # type: ignore[attr-defined]
+    return {}
 
 
 def add_health_routes(app: web.Application, gateway: RunningGateway) -> None:

@@ -89,12 +89,13 @@ def data_frames(sender: Sender, ts: float, values: Mapping[str, Any] | None = No
 
 
 def log_of(senders: list[Sender], seconds: float) -> Iterator[RawFrame]:
-    """Claims and product information first, then every sender's data at its interval."""
+    """Claims and product information first, then every sender's data at its interval, the
+    first at once (a reader knows every sender from the log's first instant)."""
     for s in senders:
         yield claim_frame(s)
         yield from product_frames(s)
     t = 0.0
-    due = {id(s): 0.1 for s in senders}
+    due = {id(s): 0.0 for s in senders}
     while t < seconds:
         t = min(due.values())
         for s in senders:
@@ -123,7 +124,7 @@ def write_log(path: Path, senders: list[Sender], seconds: float) -> int:
 
 def demo_log() -> Path:
     """The demo's log (an hour), made once in the temporary folder and reused."""
-    path = Path(tempfile.gettempdir()) / "gx-gateway-n2k-demo-1.log"  # -1: bump when demo_senders change
+    path = Path(tempfile.gettempdir()) / "gx-gateway-n2k-demo-2.log"  # -2: bump when demo_senders change
     if not path.is_file():
         part = path.with_suffix(f".{os.getpid()}.part")
         write_log(part, demo_senders(), 3600.0)

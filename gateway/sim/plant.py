@@ -62,6 +62,7 @@ class Controls:
     disable_feed_in: bool = False  # ESS: /Hub4/DisableFeedIn
     current_limit_a: float = 32.0  # AC-in current limit: caps what charging may draw
     mppt_on: dict[int, bool] = field(default_factory=dict)  # solar charger /Mode per instance
+    pv_out_w: float = 0.0  # AC-coupled PV on AC out: it feeds the loads there first, the rest flows back
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,9 @@ class Plant:
         i_min = -min(BMS_MAX_A, max(0.0, self.soc - floor) / span)
         p_max, p_min = (v0 + i_max * R_OHM) * i_max, (v0 + i_min * R_OHM) * i_min
 
-        load = self.demand_w
+        # What AC out draws from the inverter/charger: the loads less the PV on AC out (negative when
+        # the PV makes more, which then charges the battery or flows back to AC in). Off, no PV.
+        load = self.demand_w - (c.pv_out_w if mode in (1, 2, 3) else 0.0)
         grid_room = max(0.0, c.current_limit_a * GRID_V - load)  # what charging may add to AC-in
         idle = IDLE_W if mode in (1, 2, 3) else 0.0
         served = load

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from gateway.core.components import cancel_and_wait
+from gateway.core.components import StartupError, cancel_and_wait
 from registers.vedirect import block_bytes, hex_command
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,10 @@ class VeDirectSim:
     def plug(self) -> None:
         if self._master is not None:
             return
-        master, slave = os.openpty()
+        try:
+            master, slave = os.openpty()
+        except OSError as e:  # no /dev/pts (a bare chroot): one line, not a traceback
+            raise StartupError(f"simulated VE.Direct {self.product}: cannot make a pty: {e.strerror or e}") from None
         tty.setraw(master)
         tty.setraw(slave)
         self._slave_path = os.ttyname(slave)

@@ -11,11 +11,14 @@ not implement refuses the whole write), publishes them before returning, and re-
 physics at once (no time passes), so a read right after a write sees its effect (e.g.
 /Mode 4: AC out 0 W, /State 0).
 
-Settings are read from ``("settings", 0)`` before every step: the ESS grid setpoint
-(/Settings/CGwacs/AcPowerSetPoint, default 50 W), the minimum SOC (.../BatteryLife/
-MinimumSocLimit, default 20 %), and /Settings/CGwacs/Hub4Mode: 3 (external control) makes
-the vebus /Hub4/L1/AcPowerSetpoint the setpoint; otherwise the installation writes the
-setpoint it regulates to into that path, as the GX's hub4control does.
+The MultiPlus holds its AC input at its vebus /Hub4/L1/AcPowerSetpoint, as a real one in ESS
+does: whoever writes it (the gateway's ESS loop, gateway/control/ess.py, in Hub4Mode 1/2; an
+EMS in mode 3) steers it. It follows a new setpoint with a ramp of ``RAMP_W_PER_S`` (real
+seconds), not at once. PV inverters the Store shows on AC out (/Position 1) feed its output: its
+AC out is the loads less their power, and what they make beyond that charges the battery or flows
+back to AC in, as on a real installation. The fresh-water tanks fill while system relay ``PUMP_RELAY`` is closed
+(a pump the control room's tank-pump function drives). The minimum SOC (/Settings/CGwacs/BatteryLife/MinimumSocLimit,
+default 20 %) is read from ``("settings", 0)`` before every step.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from registers.values import Scalar, as_number
 
 START_HOUR: Final = 10.0  # start in the sun
 START_SOC: Final = 55.0
+PUMP_RELAY: Final = 1  # the fresh-water tank's fill pump hangs on this relay (the demo's tank-pump relay)
+RAMP_W_PER_S: Final = 1000.0  # how fast the MultiPlus moves its AC input to a new setpoint
 # (service type, instance, custom name): unit ids per unit_ids.csv: vebus 276 -> 227, battery 512 -> 225,
 # MPPTs 278 -> 224 and 279 -> 226; the others are their own unit ids.
 DEFAULT_LAYOUT: Final[tuple[tuple[str, int, str], ...]] = (
@@ -104,6 +109,7 @@ class VictronSimulation:
         peaks = {d.instance: ARRAYS[i % len(ARRAYS)][0] for i, d in enumerate(mppts)}
         self.plant = Plant(peaks, has_inverter=self.vebus is not None, soc=soc, hour=hour, seed=seed)
         self.controls = Controls()
+        self.ramped_w: float | None = None  # the AC-input setpoint reached so far
 
     @property
     def flows(self) -> Flows:
@@ -140,7 +146,7 @@ class VictronSimulation:
     def step(self, dt_real_s: float) -> None:
         """Advance the physics by ``dt_real_s * time_scale`` simulated seconds and publish."""
         dt = max(0.0, dt_real_s) * self.time_scale
-        self._read_controls()
+        self._read_controls(max(0.0, dt_real_s))
         self.plant.advance(dt, self.controls)
         for d in self.devices.values():
             values = self._values(d, dt)
@@ -154,23 +160,34 @@ class VictronSimulation:
     def _values(self, d: SimDevice, dt: float) -> Values:
         return d.update(self.plant, self.plant.flows, dt)
 
-    def _read_controls(self) -> None:
+    def _read_controls(self, dt_real_s: float = 0.0) -> None:
         c = self.controls
         get = self.store.get
-        external = _number(get("settings", 0, "/Settings/CGwacs/Hub4Mode"), 1.0) == 3
         if self.vebus is not None:
             v = self.vebus.held
             c.mode = int(_number(v["/Mode"], 3.0))
             c.disable_charge = v["/Hub4/DisableCharge"] == 1
             c.disable_feed_in = v["/Hub4/DisableFeedIn"] == 1
             c.current_limit_a = _number(v["/Ac/ActiveIn/CurrentLimit"], 32.0)
-            if external:
-                c.setpoint_w = _number(v["/Hub4/L1/AcPowerSetpoint"], 0.0)
-            else:
-                c.setpoint_w = _number(get("settings", 0, "/Settings/CGwacs/AcPowerSetPoint"), 50.0)
-                v["/Hub4/L1/AcPowerSetpoint"] = round(c.setpoint_w)
+            wanted = _number(v["/Hub4/L1/AcPowerSetpoint"], 0.0)
+            if self.ramped_w is None:
+                self.ramped_w = wanted
+            step = RAMP_W_PER_S * dt_real_s
+            self.ramped_w = (
+                min(wanted, self.ramped_w + step) if wanted > self.ramped_w else max(wanted, self.ramped_w - step)
+            )
+            c.setpoint_w = self.ramped_w
         c.min_soc = _number(get("settings", 0, "/Settings/CGwacs/BatteryLife/MinimumSocLimit"), 20.0)
         c.mppt_on = {d.instance: d.on for d in self.devices.values() if isinstance(d, SolarCharger)}
+        c.pv_out_w = sum(
+            as_number(d.get("/Ac/Power")) or 0.0
+            for d in self.store.devices("pvinverter")
+            if as_number(d.get("/Position")) == 1.0
+        )
+        pump = get("system", 0, f"/Relay/{PUMP_RELAY}/State") == 1
+        for d in self.devices.values():
+            if isinstance(d, Tank) and d.fluid == 1:
+                d.pumping = pump
 
     # --- Owner -----------------------------------------------------------------------------
     async def write(self, device: Device, changes: Mapping[str, Scalar]) -> None:

@@ -219,11 +219,15 @@ class Tank(SimDevice):
     capacity_m3: float = 0.2
     level: float = 80.0
     use_per_h: float = 1.5  # % per hour while in use
+    pump_l_per_min: float = 2.0  # while ``pumping`` (a fill pump on a relay)
+    pumping: bool = False
 
     def update(self, plant: Plant, f: Flows, dt: float) -> Values:
         in_use = 7 <= plant.hour < 22 if self.fluid == 1 else not 7 <= plant.hour < 20
         if in_use and dt > 0:
             self.level -= self.use_per_h * dt / 3600 * plant.rng.uniform(0.5, 1.5)
+        if self.pumping and dt > 0:
+            self.level = min(100.0, self.level + self.pump_l_per_min * dt / 60 / (self.capacity_m3 * 1000) * 100)
         if self.level < 10.0:
             self.level = 100.0  # filled up
         return {

@@ -9,8 +9,10 @@
 - RuuviTag (company 0x0499): ``ruuvitag-ble``'s data-format decoders; ``temperature``.
 
 Each decoder returns the paths of one advertisement, or raises ``BleFault`` whose ``reason``
-is the counter it goes to (wrong key, corrupt payload, another manufacturer...). Values are
-what the libraries decode, scaled only to Venus units (minutes to seconds, Wh to kWh).
+is the counter it goes to (wrong key, corrupt payload, another manufacturer...). Which library
+value goes to which path, and its scale to Venus units (minutes to seconds, Wh to kWh), is
+``mappings/ble/<decoder>.csv`` (``registers.ble``); here only what is computed: a battery's
+power (V x I) and a tank's level from the configured tank.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from gateway.transports.ble_advert import Advert
+from registers.ble import BleMap
 from registers.values import Scalar
 
 VICTRON: Final = 0x02E1
@@ -53,10 +56,10 @@ class BleFault(Exception):
 class VictronDecoder:
     """One Victron device's Instant Readout, decrypted with its advertisement key."""
 
-    def __init__(self, key: str, service: str) -> None:
+    def __init__(self, key: str, service: str, bmap: BleMap) -> None:
         from victron_ble.devices import BatteryMonitor, SolarCharger  # pycryptodome: only when configured
 
-        self.key, self.service = key, service
+        self.key, self.service, self.bmap = key, service, bmap
         self._kinds: dict[str, type[Any]] = {"battery": BatteryMonitor, "solarcharger": SolarCharger}
 
     def decode(self, advert: Advert) -> dict[str, Scalar]:
@@ -77,36 +80,20 @@ class VictronDecoder:
             raise BleFault("wrong_key", "the advertisement key does not match (see VictronConnect)") from None
         except (ValueError, IndexError, KeyError, struct.error) as exc:  # an enum value no firmware sends
             raise BleFault("corrupt", f"corrupt payload: {exc}") from None
-        return battery_paths(parsed) if self.service == "battery" else solar_paths(parsed)
+        values = self.bmap.decode("victron", self.service, lambda name: _call(parsed, f"get_{name}"))
+        if self.service == "battery":  # computed, as Venus does: the record has no power
+            volts, amps = values.get("/Dc/0/Voltage"), values.get("/Dc/0/Current")
+            power = None
+            if isinstance(volts, (int, float)) and isinstance(amps, (int, float)):
+                power = round(volts * amps, 2)
+            values["/Dc/0/Power"] = power
+        return values
 
 
-def battery_paths(d: Any) -> dict[str, Scalar]:
-    volts, amps, mins = d.get_voltage(), d.get_current(), d.get_remaining_mins()
-    values: dict[str, Scalar] = {
-        "/Dc/0/Voltage": volts,
-        "/Dc/0/Current": amps,
-        "/Dc/0/Power": round(volts * amps, 2) if volts is not None and amps is not None else None,
-        "/Soc": d.get_soc(),
-        "/ConsumedAmphours": d.get_consumed_ah(),
-        "/TimeToGo": mins * 60 if mins is not None else None,
-        "/Dc/0/Temperature": d.get_temperature(),
-        "/Dc/1/Voltage": d.get_starter_voltage(),
-        "/Dc/0/MidVoltage": d.get_midpoint_voltage(),
-    }
-    return values
-
-
-def solar_paths(d: Any) -> dict[str, Scalar]:
-    state, error, wh = d.get_charge_state(), d.get_charger_error(), d.get_yield_today()
-    return {
-        "/State": state.value if state is not None else None,
-        "/ErrorCode": error.value if error is not None else None,
-        "/Dc/0/Voltage": d.get_battery_voltage(),
-        "/Dc/0/Current": d.get_battery_charging_current(),
-        "/Yield/Power": d.get_solar_power(),
-        "/History/Daily/0/Yield": wh / 1000 if wh is not None else None,
-        "/Load/I": d.get_external_device_load(),
-    }
+def _call(parsed: Any, getter: str) -> object:
+    """A getter of victron-ble's parsed record; None where this record kind has none."""
+    method = getattr(parsed, getter, None)
+    return method() if callable(method) else None
 
 
 def level_of(height_mm: float, tank_mm: float, curve: Sequence[tuple[float, float]]) -> float:
@@ -123,9 +110,12 @@ def level_of(height_mm: float, tank_mm: float, curve: Sequence[tuple[float, floa
 
 
 class MopekaDecoder:
-    def __init__(self, fluid: str, tank_mm: float, capacity_m3: float, curve: Sequence[tuple[float, float]]) -> None:
+    def __init__(
+        self, fluid: str, tank_mm: float, capacity_m3: float, curve: Sequence[tuple[float, float]], bmap: BleMap
+    ) -> None:
         from mopeka_iot_ble import MediumType, MopekaIOTBluetoothDeviceData
 
+        self.bmap = bmap
         self.fluid_type, medium = FLUIDS[fluid]
         self._parser = MopekaIOTBluetoothDeviceData(MediumType(medium))
         self.tank_mm, self.capacity, self.curve = tank_mm, capacity_m3, tuple(curve)
@@ -148,15 +138,14 @@ class MopekaDecoder:
         height = sensors["tank_level"]
         level = round(level_of(height, self.tank_mm, self.curve), 1) if height is not None else None
         return {
+            **self.bmap.decode("mopeka", "tank", sensors.get),
+            # from the configured tank, not the advert:
             "/Level": level,
             "/Remaining": round(self.capacity * level / 100, 4) if level is not None else None,
             "/Capacity": self.capacity,
             "/FluidType": self.fluid_type,
-            "/RawValue": height,
             "/RawUnit": "mm",
             "/Status": 0 if height is not None else 4,  # 4 unknown: the reading quality is too poor
-            "/Temperature": sensors.get("temperature"),
-            "/BatteryVoltage": sensors.get("battery_voltage"),
         }
 
 
@@ -165,6 +154,9 @@ def _number(value: object) -> float | None:
 
 
 class RuuviDecoder:
+    def __init__(self, bmap: BleMap) -> None:
+        self.bmap = bmap
+
     def decode(self, advert: Advert) -> dict[str, Scalar]:
         from ruuvitag_ble.parser import decoder_classes
 
@@ -176,14 +168,8 @@ class RuuviDecoder:
             raise BleFault("corrupt", f"unknown RuuviTag data format {data[:1].hex()}")
         try:
             d = kind(data)
-            values: dict[str, Scalar] = {
-                "/Temperature": d.temperature_celsius,
-                "/Humidity": d.humidity_percentage,
-                "/Pressure": d.pressure_hpa,
-            }
-            mv = getattr(d, "battery_voltage_mv", None)
+            values = self.bmap.decode("ruuvi", "temperature", lambda name: getattr(d, name, None))
         except (ValueError, IndexError, struct.error) as exc:
             raise BleFault("corrupt", f"corrupt payload: {exc}") from None
-        values["/BatteryVoltage"] = mv / 1000 if isinstance(mv, (int, float)) else None
         values["/TemperatureType"] = 2  # generic
         return values

@@ -58,7 +58,12 @@ def _curve(where: str, v: Any) -> tuple[tuple[float, float], ...]:
 
 COMMON: Final = (
     Key("address", None, _address, "the sensor's Bluetooth MAC address (gx-gateway scan --ble lists them)", True),
-    Key("source", "bluez", _source, "where its advertisements come from: bluez[:hciN] (live) or replay:FILE"),
+    Key(
+        "source",
+        "bluez",
+        _source,
+        "where its advertisements come from: bluez[:hciN] (live), replay:FILE or replay-loop:FILE",
+    ),
 )
 
 

@@ -25,6 +25,7 @@ from gateway.sources.ble_decode import BleFault, MopekaDecoder, RuuviDecoder, Vi
 from gateway.sources.registry import DeviceConfig, SourceContext
 from gateway.transports.ble_advert import Advert
 from gateway.transports.ble_scan import Scanner, ScannerPool
+from registers.ble import BleMap, ble_map
 from registers.values import Scalar
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,13 @@ class Decoder(Protocol):
     def decode(self, advert: Advert) -> dict[str, Scalar]: ...
 
 
-def decoder_for(kind: str, device: DeviceConfig) -> Decoder:
+def decoder_for(kind: str, device: DeviceConfig, bmap: BleMap) -> Decoder:
     if kind == "victron-ble":
-        return VictronDecoder(device.option("key"), device.option("service"))
+        return VictronDecoder(device.option("key"), device.option("service"), bmap)
     if kind == "mopeka":
         o = device.option
-        return MopekaDecoder(o("fluid"), o("tank_height_mm"), o("capacity_m3"), o("curve"))
-    return RuuviDecoder()
+        return MopekaDecoder(o("fluid"), o("tank_height_mm"), o("capacity_m3"), o("curve"), bmap)
+    return RuuviDecoder(bmap)
 
 
 @dataclass
@@ -83,9 +84,10 @@ class BleDevices:
         assert isinstance(pool, ScannerPool)
         self.pool = pool
         service = {"mopeka": "tank", "ruuvi": "temperature"}
+        bmap = ble_map(context.cmap)  # mappings/ble: which library value goes to which path
         self.sensors = [
             Sensor(d, service.get(kind) or str(d.option("service")), d.option("address"), d.option("source"),
-                   decoder_for(kind, d))
+                   decoder_for(kind, d, bmap))
             for d in devices
         ]  # fmt: skip
         self.counts: Counter[str] = Counter()

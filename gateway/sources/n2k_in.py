@@ -91,6 +91,7 @@ class N2kInput:
         self.senders.load()
         await self._try_open()  # at once when it can: nothing sent meanwhile is missed
         self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._watch())]
+        await asyncio.sleep(0)  # the reader's first step: what a replay has at its first instant is read now
         log.info("%s on %s: %d PGNs mapped", self.label, self.bus.label, len(self.reverse))
 
     async def stop(self) -> None:

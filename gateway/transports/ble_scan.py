@@ -1,7 +1,9 @@
 """Bluetooth LE advertisements, for every BLE driver: one scanner per source, shared.
 
-A source is ``replay:FILE`` (recorded advertisements replayed at their own pace, once) or
-``bluez`` / ``bluez:hci1`` (live scanning through bleak on BlueZ). Drivers subscribe by MAC
+A source is ``replay:FILE`` (recorded advertisements replayed at their own pace, once),
+``replay-loop:FILE`` (the same, started again at the end: a demo that runs for hours) or
+``bluez`` / ``bluez:hci1`` (live scanning through bleak on BlueZ). While a file ``FILE.unplug``
+exists a replay goes on but delivers nothing, as sensors out of range (``touch`` / ``rm``). Drivers subscribe by MAC
 address to a ``ScannerPool``; the first subscriber of a source starts its scanner, the last one
 to leave stops it, so ten sensors cost one scan.
 
@@ -21,10 +23,11 @@ from pathlib import Path
 from typing import Final
 
 from gateway.transports.ble_advert import Advert, read_adverts
+from gateway.transports.replay import Pulled, unplug_file
 
 log = logging.getLogger(__name__)
 
-SPECS: Final = "replay:FILE, bluez or bluez:ADAPTER"
+SPECS: Final = "replay:FILE, replay-loop:FILE, bluez or bluez:ADAPTER"
 
 
 Listener = Callable[[Advert], None]
@@ -41,6 +44,8 @@ class Scanner:
     ended: bool = False  # a replay played to its end
     adverts: int = 0
     malformed: int = 0
+    withheld: int = 0  # adverts not delivered while the replay is unplugged
+    passes: int = 0  # times a looped replay started again
 
     def deliver(self, advert: Advert) -> None:
         self.adverts += 1
@@ -49,12 +54,12 @@ class Scanner:
 
     async def run(self) -> None:
         kind, _, rest = self.spec.partition(":")
-        if kind == "replay":
-            await self._replay(Path(rest))
+        if kind in ("replay", "replay-loop"):
+            await self._replay(Path(rest), loop=kind == "replay-loop")
         else:
             await self._live(rest or None)
 
-    async def _replay(self, path: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    async def _replay(self, path: Path, clock: Callable[[], float] = time.monotonic, loop: bool = False) -> None:
         delay = 1.0
         while not path.is_file():  # noqa: ASYNC240 (a stat) -- not there yet: one line, read once it is
             if self.problem is None:
@@ -63,16 +68,25 @@ class Scanner:
             await asyncio.sleep(delay)
             delay = min(2 * delay, 30.0)
         self.problem = None
-        origin: tuple[float, float] | None = None
-        for advert in read_adverts(path):
-            if advert is None:
-                self.malformed += 1
-                continue
-            if origin is None:
-                origin = (advert.timestamp, clock())
-            if (wait := origin[1] + advert.timestamp - origin[0] - clock()) > 0:
-                await asyncio.sleep(wait)
-            self.deliver(advert)
+        pulled = Pulled(unplug_file(path), clock)
+        while True:
+            origin: tuple[float, float] | None = None  # each pass from the top: its first advert at once
+            for advert in read_adverts(path):
+                if advert is None:
+                    self.malformed += 1
+                    continue
+                if origin is None:
+                    origin = (advert.timestamp, clock())
+                if (wait := origin[1] + advert.timestamp - origin[0] - clock()) > 0:
+                    await asyncio.sleep(wait)
+                if pulled():
+                    self.withheld += 1
+                    continue
+                self.deliver(advert)
+            if not loop:
+                break
+            self.passes += 1
+            await asyncio.sleep(0.1)  # an empty file must not spin
         self.ended = True
         log.info("Bluetooth replay:%s ended after %d advertisements", path, self.adverts)
 
@@ -132,6 +146,7 @@ class ScannerPool:
 def parse_source(where: str, spec: str) -> str:
     """A checked source spec; ValueError (one line naming ``where``) for a bad one."""
     kind, _, rest = spec.partition(":")
-    if (kind == "replay" and rest) or (kind == "bluez" and (not rest or re.fullmatch(r"hci\d+", rest))):
+    replay = kind in ("replay", "replay-loop") and rest
+    if replay or (kind == "bluez" and (not rest or re.fullmatch(r"hci\d+", rest))):
         return spec
     raise ValueError(f"{where}: expected {SPECS}, got {spec!r}")

@@ -5,8 +5,10 @@ what the ids mean (0x35x BMS frames, 29-bit NMEA 2000 ids) is the reader's busin
 
 - ``socketcan:can0`` and ``virtual:NAME``: python-can (the in-process virtual bus for tests).
 - ``candump-replay:PATH``: ``candump -L`` lines replayed at their own pace (the gaps between
-  their timestamps), once; malformed lines are counted and skipped, never fatal. Sends go
-  nowhere (a replay is read-only) and are counted.
+  their timestamps), once; ``candump-loop:PATH`` starts again at the end (a demo that runs for
+  hours). Malformed lines are counted and skipped, never fatal. Sends go nowhere (a replay is
+  read-only) and are counted. While a file ``PATH.unplug`` exists the replay goes on but
+  delivers nothing, as a pulled cable (``touch`` it to stop the senders, ``rm`` it to resume).
 
 A bus that cannot be opened or sent on raises OSError with one line, whatever the medium.
 """
@@ -23,7 +25,9 @@ from typing import Protocol
 
 import can
 
-SPECS = "socketcan:IFACE, virtual:NAME or candump-replay:PATH"
+from gateway.transports.replay import Pulled, unplug_file
+
+SPECS = "socketcan:IFACE, virtual:NAME, candump-replay:PATH or candump-loop:PATH"
 
 # (1763900000.123456) can0 19F21423#012D05D3FF777407   (R/T after the data is tolerated)
 CANDUMP_LINE = re.compile(r"^\((\d+(?:\.\d+)?)\)\s+(\S+)\s+([0-9A-Fa-f]{1,8})#([0-9A-Fa-f]*)(?:\s+[RT])?\s*$")
@@ -74,15 +78,21 @@ def read_candump(path: Path) -> Iterator[RawFrame | None]:
 
 
 class CandumpReplay:
-    """Replays a candump -L file at its own pace (``speed`` > 1 plays it faster)."""
+    """Replays a candump -L file at its own pace (``speed`` > 1 plays it faster), once or looped."""
 
-    def __init__(self, path: Path, speed: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.label = f"candump-replay:{path}"
-        self.path, self.speed, self.clock = path, speed, clock
+    def __init__(
+        self, path: Path, speed: float = 1.0, clock: Callable[[], float] = time.monotonic, loop: bool = False
+    ) -> None:
+        self.label = f"candump-{'loop' if loop else 'replay'}:{path}"
+        self.path, self.speed, self.clock, self.loop = path, speed, clock, loop
+        self.control = unplug_file(path)
         self.malformed = 0
         self.unsent = 0
+        self.withheld = 0  # frames not delivered while unplugged
+        self.passes = 0  # times a looped replay started again
         self._frames: Iterator[RawFrame | None] | None = None
         self._origin: tuple[float, float] | None = None  # (first frame's timestamp, clock then)
+        self._pulled = Pulled(self.control, clock)
 
     async def open(self) -> None:
         if not self.path.is_file():
@@ -91,19 +101,27 @@ class CandumpReplay:
         self._origin = None
 
     async def receive(self) -> RawFrame:
-        if self._frames is None:
-            raise OSError(f"{self.label}: not open")
-        for frame in self._frames:
-            if frame is None:
-                self.malformed += 1
-                continue
-            if self._origin is None:
-                self._origin = (frame.timestamp, self.clock())
-            due = self._origin[1] + (frame.timestamp - self._origin[0]) / self.speed
-            if (wait := due - self.clock()) > 0:
-                await asyncio.sleep(wait)
-            return frame
-        raise EOFError(self.label)
+        while True:
+            if self._frames is None:
+                raise OSError(f"{self.label}: not open")
+            for frame in self._frames:
+                if frame is None:
+                    self.malformed += 1
+                    continue
+                if self._origin is None:
+                    self._origin = (frame.timestamp, self.clock())
+                due = self._origin[1] + (frame.timestamp - self._origin[0]) / self.speed
+                if (wait := due - self.clock()) > 0:
+                    await asyncio.sleep(wait)
+                if self._pulled():
+                    self.withheld += 1
+                    continue
+                return frame
+            if not self.loop:
+                raise EOFError(self.label)
+            self.passes += 1
+            await asyncio.sleep(0.1)  # an empty file must not spin
+            await self.open()  # again from the top: its first frame at once
 
     def send(self, frame: RawFrame) -> None:
         self.unsent += 1
@@ -166,6 +184,6 @@ def parse_raw_bus(where: str, spec: str, bitrate: int | None = None) -> RawBus:
     kind, _, rest = spec.partition(":")
     if kind in ("socketcan", "virtual") and rest:
         return PythonCanRawBus(kind, rest, bitrate)
-    if kind == "candump-replay" and rest:
-        return CandumpReplay(Path(rest))
+    if kind in ("candump-replay", "candump-loop") and rest:
+        return CandumpReplay(Path(rest), loop=kind == "candump-loop")
     raise ValueError(f"{where}: expected {SPECS}, got {spec!r}")

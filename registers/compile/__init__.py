@@ -5,7 +5,8 @@ Shared machinery (CSV reading, the rule book) and one compiler per mapping kind:
 ``lookups.py`` (enums), ``modbus.py`` (the served register list, unit ids), ``paths.py``
 (what each path means, shared by every kind), ``sunspec.py`` (SunSpec points -> paths),
 ``devices.py`` (energy-meter models, cmap.devices), ``vedirect_fields.py`` (VE.Direct products
-and fields, ``cmap.devices["vedirect"]``) and ``n2k.py`` (NMEA 2000 PGN field specs,
+and fields, ``cmap.devices["vedirect"]``), ``ble_fields.py`` (Bluetooth decoders' values,
+``cmap.devices["ble"]``) and ``n2k.py`` (NMEA 2000 PGN field specs,
 with ``n2k_samples.py`` checking each mapping's samples through the nmea2000 decoder).
 
 The n2k kind needs canboat's database, i.e. the ``nmea2000`` package and python-can (about
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
+from registers.compile.ble_fields import compile_ble
 from registers.compile.csvfile import Shown
 from registers.compile.devices import compile_devices
 from registers.compile.lookups import compile_lookups
@@ -53,6 +55,9 @@ def compile_mappings(root: Path | str, shown_root: str | None = None, *, defer_n
     vedirect = compile_vedirect(root / "vedirect", shown, paths, problems)
     if vedirect is not None:
         devices["vedirect"] = vedirect
+    ble = compile_ble(root / "ble", shown, paths, problems)
+    if ble is not None:
+        devices["ble"] = ble
     n2k: N2kMap = (
         DeferredMap(lambda: _n2k_alone(root, shown, paths)) if defer_n2k else _n2k(root, shown, paths, problems)
     )

@@ -30,9 +30,11 @@ from gateway.sources.registry import DeviceConfig, SourceContext
 from gateway.transports.ble_advert import Advert
 from gateway.transports.ble_scan import ScannerPool
 from registers import load_default
+from registers.ble import ble_map
 
 SHUNT = "C0:3B:98:A1:00:01"
 KEY = "0df4d0395b7d1a876c0c33ecb9e70dcd"
+BMAP = ble_map(load_default(defer_n2k=True))
 
 
 def advert(data: bytes, company: int = 0x02E1, address: str = SHUNT) -> Advert:
@@ -42,11 +44,11 @@ def advert(data: bytes, company: int = 0x02E1, address: str = SHUNT) -> Advert:
 def test_the_published_victron_ble_samples_decode_to_venus_paths() -> None:
     # victron-ble's own test vectors (a SmartShunt 500A and a BlueSolar MPPT 75|15) and their keys
     shunt = bytes.fromhex("100289a302b040af925d09a4d89aa0128bdef48c6298a9")
-    battery = VictronDecoder("aff4d0995b7d1e176c0c33ecb9e70dcd", "battery").decode(advert(shunt))
+    battery = VictronDecoder("aff4d0995b7d1e176c0c33ecb9e70dcd", "battery", BMAP).decode(advert(shunt))
     assert battery["/Dc/0/Voltage"] == 12.53 and battery["/Soc"] == 50.0 and battery["/Dc/0/Current"] == 0
     assert battery["/ConsumedAmphours"] == -50.0 and battery["/TimeToGo"] is None  # "not available": invalid
     mppt = bytes.fromhex("100242a0016207adceb37b605d7e0ee21b24df5c")
-    solar = VictronDecoder("adeccb947395801a4dd45a2eaa44bf17", "solarcharger").decode(advert(mppt))
+    solar = VictronDecoder("adeccb947395801a4dd45a2eaa44bf17", "solarcharger", BMAP).decode(advert(mppt))
     assert solar["/State"] == 4 and solar["/Dc/0/Voltage"] == 13.88 and solar["/Dc/0/Current"] == 1.4  # absorption
     assert solar["/Yield/Power"] == 19 and solar["/History/Daily/0/Yield"] == pytest.approx(0.03)
 
@@ -59,7 +61,7 @@ def test_adverts_we_encrypt_are_what_victron_ble_decodes() -> None:
     lib = parser(KEY).parse(data)  # the library's own decryption and parsing
     assert (lib.get_voltage(), lib.get_current(), lib.get_soc()) == (13.27, -12.345, 76.4)
     assert lib.get_consumed_ah() == -41.2 and lib.get_remaining_mins() == 615 and lib.get_temperature() == 23.5
-    ours = VictronDecoder(KEY, "battery").decode(advert(data))
+    ours = VictronDecoder(KEY, "battery", BMAP).decode(advert(data))
     assert ours["/Dc/0/Voltage"] == lib.get_voltage() and ours["/TimeToGo"] == 615 * 60
     assert ours["/Dc/0/Power"] == pytest.approx(13.27 * -12.345, abs=0.01) and ours["/Dc/0/Temperature"] == 23.5
 
@@ -67,12 +69,12 @@ def test_adverts_we_encrypt_are_what_victron_ble_decodes() -> None:
 def test_faults_are_one_reason_each_and_no_values() -> None:
     data = instant_readout(KEY, SMARTSHUNT_MODEL, BATTERY_MONITOR, 7, battery_record(12.5, 1.0, 90, 0, 60))
     cases = [
-        (VictronDecoder("ff" * 16, "battery"), advert(data), "wrong_key"),
-        (VictronDecoder(KEY, "solarcharger"), advert(data), "wrong_kind"),
-        (VictronDecoder(KEY, "battery"), advert(data[:6]), "not_instant_readout"),
-        (VictronDecoder(KEY, "battery"), advert(data, company=0x004C), "other_manufacturer"),  # Apple
-        (MopekaDecoder("lpg", 300, 0.05, ()), advert(b"\x03\x01", company=0x0059), "not_mopeka"),
-        (MopekaDecoder("lpg", 300, 0.05, ()), Advert(0, SHUNT, -1, "", {0x59: b"\x77" * 10}, (MOPEKA_SERVICE,)),
+        (VictronDecoder("ff" * 16, "battery", BMAP), advert(data), "wrong_key"),
+        (VictronDecoder(KEY, "solarcharger", BMAP), advert(data), "wrong_kind"),
+        (VictronDecoder(KEY, "battery", BMAP), advert(data[:6]), "not_instant_readout"),
+        (VictronDecoder(KEY, "battery", BMAP), advert(data, company=0x004C), "other_manufacturer"),  # Apple
+        (MopekaDecoder("lpg", 300, 0.05, (), BMAP), advert(b"\x03\x01", company=0x0059), "not_mopeka"),
+        (MopekaDecoder("lpg", 300, 0.05, (), BMAP), Advert(0, SHUNT, -1, "", {0x59: b"\x77" * 10}, (MOPEKA_SERVICE,)),
          "corrupt"),
     ]  # fmt: skip
     for decoder, adv, reason in cases:
@@ -93,13 +95,13 @@ def test_a_key_of_the_wrong_length_is_one_config_line() -> None:
 def test_a_mopeka_reading_and_a_tank_curve() -> None:
     # raw 330 at 18 °C in fresh water: 330 * (0.600592 + 0.003124 * 58 - 0.00001368 * 58^2) = 242 mm
     payload = mopeka_payload(DEMO_MOPEKA, 330, 18, 2.9)
-    tank = MopekaDecoder("fresh-water", 400.0, 0.12, ()).decode(
+    tank = MopekaDecoder("fresh-water", 400.0, 0.12, (), BMAP).decode(
         Advert(0, DEMO_MOPEKA, -70, "", {0x59: payload}, (MOPEKA_SERVICE,))
     )
     assert tank["/RawValue"] == 242 and tank["/Level"] == 60.5 and tank["/Remaining"] == pytest.approx(0.0726)
     assert tank["/FluidType"] == 1 and tank["/Temperature"] == 18 and tank["/Status"] == 0
     poor = mopeka_payload(DEMO_MOPEKA, 330, 18, 2.9, quality=0)
-    low = MopekaDecoder("fresh-water", 400.0, 0.12, ()).decode(
+    low = MopekaDecoder("fresh-water", 400.0, 0.12, (), BMAP).decode(
         Advert(0, DEMO_MOPEKA, -70, "", {0x59: poor}, (MOPEKA_SERVICE,))
     )
     assert low["/Level"] is None and low["/Status"] == 4  # too poor a reading: invalid, not 0
@@ -202,9 +204,47 @@ async def test_no_bluetooth_adapter_is_one_line_in_health_and_the_log(caplog: py
 def test_the_published_ruuvi_format_5_sample() -> None:
     # Ruuvi's data format 5 test vector: 24.3 °C, 53.49 %, 1000.44 hPa, battery 2.977 V
     data = bytes.fromhex("0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F")
-    values = RuuviDecoder().decode(Advert(0, "CB:B8:33:4C:88:4F", -70, "", {0x0499: data}))
+    values = RuuviDecoder(BMAP).decode(Advert(0, "CB:B8:33:4C:88:4F", -70, "", {0x0499: data}))
     assert values["/Temperature"] == 24.3 and values["/Humidity"] == 53.49 and values["/Pressure"] == 1000.44
     assert values["/BatteryVoltage"] == pytest.approx(2.977)
     with pytest.raises(BleFault) as info:
-        RuuviDecoder().decode(Advert(0, "CB:B8:33:4C:88:4F", -70, "", {0x0499: data[:10]}))
+        RuuviDecoder(BMAP).decode(Advert(0, "CB:B8:33:4C:88:4F", -70, "", {0x0499: data[:10]}))
     assert info.value.reason == "corrupt"  # a truncated payload
+
+
+async def test_a_looped_replay_goes_on_and_its_unplug_file_silences_it(tmp_path: Path) -> None:
+    log = tmp_path / "adverts.jsonl"
+    payload = {0x59: mopeka_payload(DEMO_MOPEKA, 330, 18, 2.9)}
+    write_adverts(log, iter([Advert(n * 0.05, DEMO_MOPEKA, -70, "", payload, (MOPEKA_SERVICE,)) for n in range(4)]))
+    pool, heard = ScannerPool(), []
+    scanner = pool.subscribe(f"replay-loop:{log}", DEMO_MOPEKA, heard.append)
+    try:
+        await until(lambda: len(heard) >= 10, 5.0)  # more than the file holds: it started again
+        assert scanner.passes >= 2 and not scanner.ended
+        (tmp_path / "adverts.jsonl.unplug").touch()
+        await asyncio.sleep(0.4)
+        before = len(heard)
+        await asyncio.sleep(0.5)
+        assert len(heard) == before and scanner.withheld > 0  # out of range: nothing delivered
+        (tmp_path / "adverts.jsonl.unplug").unlink()
+        await until(lambda: len(heard) > before, 2.0)
+    finally:
+        await pool.unsubscribe(f"replay-loop:{log}", DEMO_MOPEKA, heard.append)
+
+
+def test_every_mappings_ble_row_names_a_value_its_library_has() -> None:
+    """A row naming a getter the library lacks would be invalid for ever: caught here, with the
+    libraries installed (registers/ compiles without them)."""
+    from ruuvitag_ble.df5_decoder import DataFormat5Decoder
+    from victron_ble.devices.battery_monitor import BatteryMonitorData
+    from victron_ble.devices.solar_charger import SolarChargerData
+
+    kinds = {"battery": BatteryMonitorData, "solarcharger": SolarChargerData}
+    for row in BMAP.fields["victron"]:
+        assert callable(getattr(kinds[row.service], f"get_{row.field}", None)), row
+    for row in BMAP.fields["ruuvi"]:
+        assert isinstance(getattr(DataFormat5Decoder, row.field, None), property), row
+    mopeka = MopekaDecoder("fresh-water", 400.0, 0.12, (), BMAP).decode(
+        Advert(0, DEMO_MOPEKA, -70, "", {0x59: mopeka_payload(DEMO_MOPEKA, 330, 18, 2.9)}, (MOPEKA_SERVICE,))
+    )
+    assert all(mopeka[row.path] is not None for row in BMAP.fields["mopeka"])  # each key is one the library gives

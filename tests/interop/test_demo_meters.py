@@ -60,7 +60,7 @@ def test_the_banner_scan_command_finds_the_simulators_and_its_output_runs(demo: 
         ("fronius", 43, "acload", None),
         ("meter", 34, "grid", None),
         ("sunspec", 32, "pvinverter", "ac-in-1"),
-        ("sunspec", 33, "pvinverter", "ac-out"),
+        ("sunspec", 33, "pvinverter", "ac-in-1"),
     ]
     assert "# SolarEdge carport at 127.0.0.1:" in first.stdout
     assert "it accepts one Modbus-TCP client" in first.stdout

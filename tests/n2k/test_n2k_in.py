@@ -77,6 +77,30 @@ async def test_candump_replay_publishes_the_demo_senders_then_they_go_disconnect
     assert sorted(again.senders.table.values()) == [40, 41, 42]
 
 
+async def test_a_looped_replay_keeps_its_senders_connected_past_its_end(tmp_path: Path) -> None:
+    """The demo's ``candump-loop:``: a 1 s log read for 3 s, the senders never time out, their
+    new claims at each pass keep the same services (no new instances)."""
+    log = tmp_path / "n2k.log"
+    senders = demo_senders()
+    for s in senders:
+        s.interval_s = 0.3
+    write_log(log, senders, 1.0)
+    store = Store()
+    reader = N2kInput(store, CMAP, N2kInSettings(f"candump-loop:{log}"), tmp_path, no_one)
+    await reader.start()
+    try:
+        assert store.get("tank", 40, "/Connected") == 1  # the log's first instant is read at start
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            assert all(store.get(*k, "/Connected") == 1 for k in (("tank", 40), ("tank", 41), ("temperature", 42)))
+            await asyncio.sleep(0.1)
+        assert isinstance(reader.bus, CandumpReplay) and reader.bus.passes >= 2 and not reader.ended
+        assert sorted(d.instance for d in store.devices() if d.service in ("tank", "temperature")) == [40, 41, 42]
+        assert reader.counts["timeouts"] == 0
+    finally:
+        await reader.stop()
+
+
 async def test_a_bus_missing_at_start_is_one_warning_and_read_once_it_is_there(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

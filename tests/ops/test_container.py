@@ -168,8 +168,10 @@ def image_root(tmp: Path) -> Iterator[tuple[Path, Bind]]:
             ok(["mount", "--bind", str(source), str(root / target.lstrip("/"))], 10)
             undo.callback(run, ["umount", "--lazy", str(root / target.lstrip("/"))], 10)
 
-        for source, target in ((Path("/proc"), "/proc"), (Path("/dev"), "/dev"), (tmp, "/tmp")):
+        # /dev/pts as a container runtime mounts it: the demo's VE.Direct cables are ptys
+        for source, target in ((Path("/proc"), "/proc"), (Path("/dev"), "/dev"), (Path("/dev/pts"), "/dev/pts")):
             bind(source, target)
+        bind(tmp, "/tmp")
         yield root, bind
 
 

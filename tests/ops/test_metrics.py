@@ -92,7 +92,7 @@ def test_status_api_lists_devices_with_unit_ids(demo: DemoProcess) -> None:
     assert status["uptime_s"] >= 0 and status["health"]["modbus"] == "ok"
     # Where each [[device]] is polled (simulators resolved to their ports), for `scan --gateway`.
     sources = {(s["service"], s["instance"]): s for s in status["sources"]}
-    assert sources[("pvinverter", 33)]["driver"] == "sunspec" and sources[("pvinverter", 33)]["position"] == "ac-out"
+    assert sources[("pvinverter", 33)]["driver"] == "sunspec" and sources[("pvinverter", 33)]["position"] == "ac-in-1"
     assert sources[("grid", 34)]["driver"] == "meter" and "position" not in sources[("grid", 34)]
     allowed = {"driver", "host", "port", "unit", "role", "position", "model", "meter", "service", "instance", "online"}
     for s in status["sources"]:

@@ -74,5 +74,5 @@ def test_wheel_carries_mappings_and_every_package(tmp_path: Path) -> None:
         cwd=tmp_path,
     ).stdout
     # the map (with mappings/sunspec.csv: 12 models, mappings/devices: 7 meter files, and
-    # mappings/vedirect with its sample captures) compiles and demo.toml loads from the install
-    assert out.split() == ["33", "1003", "19", "12", "8"]
+    # mappings/vedirect with its sample captures, mappings/ble) compiles and demo.toml loads from the install
+    assert out.split() == ["33", "1003", "19", "12", "9"]

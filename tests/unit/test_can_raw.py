@@ -71,3 +71,22 @@ async def test_a_virtual_bus_carries_frames_between_two_readers() -> None:
 def test_a_bad_spec_is_one_line_naming_where() -> None:
     with pytest.raises(ValueError, match=r"^\[\[device\]\] 1: expected .*'bogus'"):
         parse_raw_bus("[[device]] 1", "bogus")
+
+
+async def test_a_looped_replay_starts_again_and_its_unplug_file_withholds_frames(tmp_path: Path) -> None:
+    log = tmp_path / "n2k.log"
+    log.write_text("(100.000) can0 351#01\n(100.050) can0 355#02\n")
+    replay = parse_raw_bus("t", f"candump-loop:{log}")
+    assert isinstance(replay, CandumpReplay) and replay.label == f"candump-loop:{log}"
+    await replay.open()
+    ids = [(await replay.receive()).can_id for _ in range(5)]
+    assert ids == [0x351, 0x355, 0x351, 0x355, 0x351] and replay.passes == 2  # no EOFError: it goes on
+    control = tmp_path / "n2k.log.unplug"
+    control.touch()
+    await asyncio.sleep(0.3)  # the file is looked at every 0.25 s
+    with pytest.raises(TimeoutError):  # the replay goes on, nothing comes through
+        await asyncio.wait_for(replay.receive(), 0.5)
+    assert replay.withheld >= 5
+    control.unlink()
+    await asyncio.sleep(0.3)
+    assert (await asyncio.wait_for(replay.receive(), 1.0)).can_id in (0x351, 0x355)

@@ -69,6 +69,7 @@ async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> No
         "FroniusSource",  # the Fronius read over the Solar API
         "BleDevices",  # the SmartShunt (victron-ble), from replayed Bluetooth advertisements
         "BleDevices",  # the Mopeka tank sensor, sharing that one scanner
+        "ControlRoom",  # ESS, feed-in limiter, generator, relay functions
         "Guards",
         "SetpointWatchdog",
         "Frontend",
@@ -81,9 +82,9 @@ async def test_gateway_components_in_order_and_a_full_stop(tmp_path: Path) -> No
     try:
         assert gw.modbus is not None and gw.modbus.port > 0 and gw.http is not None
         own = [d for d in gw.store.devices() if d.get("/Mgmt/ProcessName") != "n2k-in"]
-        assert (
-            len(own) == 16 + 2
-        )  # the demo's devices (with the 2 Bluetooth ones and the VE.Direct SmartShunt), system, settings (N2K in's come from its replay)
+        # the demo's devices (with the 2 Bluetooth ones and the VE.Direct SmartShunt), system,
+        # settings, hub4, generator (N2K in's come from its replay)
+        assert len(own) == 16 + 2 + 2
         await gw.store.write("settings", 0, {"/Settings/CGwacs/BatteryLife/MinimumSocLimit": 35})
         assert not (tmp_path / "settings.json").exists()  # saved within a second, not at once
     finally:

@@ -225,7 +225,9 @@ def test_demo_toml_loads_and_lays_out_the_demo_installation() -> None:
     }
     ble = {d.instance: (d.driver, d.option("source")) for d in cfg.devices if d.driver in ("victron-ble", "mopeka")}
     assert ble == {45: ("victron-ble", ANY), 46: ("mopeka", ANY)}  # a SmartShunt and a Mopeka tank sensor
-    assert all(Path(source.removeprefix("replay:")).is_file() for _, source in ble.values())  # written on load
+    # written on load, looped (the demo runs for hours), read through this process's own link
+    assert all(Path(source.removeprefix("replay-loop:")).is_file() for _, source in ble.values())
+    assert cfg.n2k is not None and Path(cfg.n2k.input.removeprefix("candump-loop:")).is_file()
     simulated = [d for d in cfg.devices if d.driver == "simulated"]
     assert tuple((d.option("service"), d.instance, d.name) for d in simulated) == DEFAULT_LAYOUT
     pv = {
@@ -235,7 +237,7 @@ def test_demo_toml_loads_and_lays_out_the_demo_installation() -> None:
     }
     assert pv == {
         32: ("fronius", "pvinverter", "ac-in-1"),
-        33: ("solaredge", "pvinverter", "ac-out"),
+        33: ("solaredge", "pvinverter", "ac-in-1"),
         34: ("em24", "grid", "ac-in-1"),  # a Carlo Gavazzi EM24 (driver meter) measures the site
         35: ("fronius-http", "pvinverter", "ac-out"),  # a Fronius over the Solar API (driver fronius)
     }
@@ -282,7 +284,7 @@ def test_docs_demo_column_is_demo_toml() -> None:
             want = _toml_literal(demo[section][key]) if key in demo[section] else "same"
             assert demo_cell == want, (section, key)
     # state_dir is the demo command's (a temporary folder)
-    assert set(demo) <= {"modbus", "http", "discovery", "device", "simulator", "n2k"}
+    assert set(demo) <= {"modbus", "http", "discovery", "device", "simulator", "n2k", "control"}
     assert "temporary folder" in tables["top level"]["state_dir"][1]
     assert f"```toml\n{demo_toml().rstrip()}\n```" in committed  # and the whole file, verbatim
 

@@ -10,6 +10,7 @@ import pytest
 
 from registers import MappingError, compile_mappings
 from registers.compile.rules import RULES
+from tests.unit.test_ble_map import BLE_RULES
 from tests.unit.test_vedirect_map import VEDIRECT_RULES
 
 GOOD_SERVICE = """register,path,type,scale,access,unit,lookup,min,max,derive
@@ -195,7 +196,7 @@ def test_rule_fixture(tmp_path: Path, rule: str, file: str, line: int, change: d
 
 
 def test_every_rule_has_a_fixture() -> None:
-    covered = {c[0] for c in [*CASES, *SUNSPEC_CASES, *METER_CASES, *N2K_CASES]} | VEDIRECT_RULES
+    covered = {c[0] for c in [*CASES, *SUNSPEC_CASES, *METER_CASES, *N2K_CASES]} | VEDIRECT_RULES | BLE_RULES
     assert covered == set(RULES)
 
 

@@ -129,11 +129,13 @@ def test_ess_holds_the_grid_at_the_setpoint_and_the_battery_takes_the_rest() -> 
     sim.step(1.0)
     assert get(store, "vebus", 276, "/Ac/ActiveIn/L1/P") == pytest.approx(50.0)  # default setpoint
     assert get(store, "battery", 512, "/Dc/0/Current") > 0  # 10:00, sunny: charging
-    store.publish("settings", 0, {"/Settings/CGwacs/AcPowerSetPoint": 1000})
+    store.publish("vebus", 276, {"/Hub4/L1/AcPowerSetpoint": 1000})  # what the ESS loop writes
+    sim.vebus.held["/Hub4/L1/AcPowerSetpoint"] = 1000  # type: ignore[union-attr]
+    sim.step(0.5)  # the ramp: 1000 W/s
+    assert get(store, "vebus", 276, "/Ac/ActiveIn/L1/P") == pytest.approx(550.0)
     sim.step(1.0)
     assert get(store, "vebus", 276, "/Ac/ActiveIn/L1/P") == pytest.approx(1000.0)
     assert get(store, "system", 0, "/Ac/Grid/L1/Power") == pytest.approx(1000.0)
-    assert store.get("vebus", 276, "/Hub4/L1/AcPowerSetpoint") == 1000  # what hub4control would write
 
 
 def test_solar_is_zero_at_night_and_the_battery_carries_the_loads() -> None:
@@ -246,8 +248,9 @@ async def test_charger_only_charges_from_the_grid() -> None:
 
 
 async def test_external_control_uses_the_vebus_setpoint() -> None:
-    store, _ = make(Hub4Mode=3)
+    store, sim = make(Hub4Mode=3)
     await write(store, "vebus", 276, {"/Hub4/L1/AcPowerSetpoint": -500})
+    sim.step(1.0)
     assert get(store, "vebus", 276, "/Ac/ActiveIn/L1/P") == pytest.approx(-500.0)
     assert store.get("vebus", 276, "/Hub4/L1/AcPowerSetpoint") == -500
 

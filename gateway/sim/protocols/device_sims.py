@@ -106,12 +106,17 @@ class SolarApiSim(_Ticking):
     sim: FroniusSimulator
 
     def __init__(
-        self, max_power_w: float, day_s: float, start_hour: float, clock: Callable[[], float] = time.monotonic
+        self,
+        max_power_w: float,
+        day_s: float,
+        start_hour: float,
+        clock: Callable[[], float] = time.monotonic,
+        phases: int = 3,
     ) -> None:
-        from gateway.sim.protocols.fronius_sim import FroniusSimulator
+        from gateway.sim.protocols.fronius_sim import FroniusSimulator, InverterState
 
         super().__init__()
-        self.sim = FroniusSimulator()
+        self.sim = FroniusSimulator(state=InverterState(phases=phases))
         self.max_w, self.day_s, self.start_hour, self.clock = max_power_w, day_s, start_hour, clock
         self.t0 = clock()
 

@@ -50,6 +50,7 @@ KEYS: Final = (
     Key("serial", "SIM0001", text, "serial number (model 1 SN)"),
     Key("site", False, boolean, "its grid meter measures this gateway's simulated site (demo)"),
     Key("seed", 1, integer(0, 2**31), "random seed (noise on voltages and frequency)"),
+    Key("phases", 3, integer(1, 3), "AC phases of a fronius-solar-api inverter (1: a Primo, 3: a Symo)"),
 )
 
 
@@ -64,6 +65,7 @@ class SimulatorConfig:
     serial: str
     site: bool
     seed: int
+    phases: int
 
 
 def parse_simulators(raw: Any) -> tuple[SimulatorConfig, ...]:
@@ -115,7 +117,7 @@ class Simulators:
             if c.kind in METER_KINDS:
                 self.running[c.name] = MeterDeviceSim(c.kind, store, c.site, SITE_LOADS_W)
             elif c.kind in DEVICE_KINDS:
-                self.running[c.name] = SolarApiSim(c.max_power_w or 5000.0, c.day_s, c.start_hour)
+                self.running[c.name] = SolarApiSim(c.max_power_w or 5000.0, c.day_s, c.start_hour, phases=c.phases)
             else:
                 self.running[c.name] = SunSpecSim(
                     c.kind,

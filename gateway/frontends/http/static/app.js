@@ -139,7 +139,7 @@
   function cardGrid() {
     var g = first("grid"), s = first("system") || "system/0", html = "<h2>Grid</h2>", ph, i;
     if (g) {
-      html += '<div class="big">' + esc(fmt(get(g, "/Ac/Power"), 0, "W")) + "</div>";
+      html += '<div class="big" id="grid-total">' + esc(fmt(get(g, "/Ac/Power"), 0, "W")) + "</div>";
       ph = phases(g, "/Ac/#/Power");
       for (i = 0; i < ph.length; i++) { html += row(ph[i][0], fmt(ph[i][1], 0, "W")); }
       return html;
@@ -176,12 +176,31 @@
     }
     return any ? html : html + '<div class="muted">none</div>';
   }
+  var HUB4_MODES = { 1: "Phase compensation", 2: "Per phase", 3: "External control" };
   function cardEss() {
-    var st = first("settings"), html = "<h2>ESS</h2>";
+    var st = first("settings"), hub = first("hub4"), html = "<h2>ESS</h2>", mode, feed, override;
     if (!st) { return html + '<div class="muted">no settings</div>'; }
+    mode = get(st, "/Settings/CGwacs/Hub4Mode");
+    html += row("Mode", isNum(mode) ? (HUB4_MODES[mode] || "Off") : "--", "ess-mode");
+    override = hub ? get(hub, "/Overrides/Setpoint") : null;
+    html += row("Grid setpoint", fmt(isNum(override) ? override : get(st, "/Settings/CGwacs/AcPowerSetPoint"), 0, "W") + (isNum(override) ? " (scheduled)" : ""), "ess-setpoint");
     html += row("Minimum SOC", fmt(get(st, "/Settings/CGwacs/BatteryLife/MinimumSocLimit"), 0, "%"), "ess-minsoc");
-    html += row("Grid setpoint", fmt(get(st, "/Settings/CGwacs/AcPowerSetPoint"), 0, "W"));
+    feed = get(st, "/Settings/CGwacs/MaxFeedInPower");
+    html += row("Feed-in limit", get(st, "/Settings/CGwacs/PreventFeedback") === 1 ? "No PV feed-in" : (isNum(feed) && feed >= 0 ? fmt(feed, 0, "W") : "None"), "ess-feedin");
+    if (hub) { html += row("PV limiter", get(hub, "/PvPowerLimiterActive") === 1 ? "Limiting" : "Idle", "ess-limiter"); }
     return html + '<div class="ctl">' + button("Minimum SOC…", "minsoc", ' id="btn-minsoc" data-key="' + st + '"') + "</div>";
+  }
+  var GEN_STATES = { 0: "Stopped", 1: "Running", 2: "Warm-up", 3: "Cool-down", 4: "Stopping", 10: "Error" };
+  var GEN_REASONS = { 0: "", 1: "manual", 2: "test run", 3: "loss of communication", 4: "SOC", 5: "AC load", 6: "battery current", 7: "battery voltage", 8: "inverter temperature", 9: "inverter overload" };
+  function cardGenerator() {
+    var g = first("generator"), html = "<h2>Generator</h2>", st, why, manual;
+    if (!g) { return html + '<div class="muted">none</div>'; }
+    st = get(g, "/State");
+    why = GEN_REASONS[get(g, "/RunningByConditionCode")] || "";
+    html += row("State", isNum(st) ? (GEN_STATES[st] || "State " + st) + (st === 1 && why ? " (" + why + ")" : "") : "--", "gen-state");
+    html += row("Run time", st === 1 ? duration(get(g, "/Runtime")) : "--", "gen-runtime");
+    manual = get(g, "/ManualStart") === 1;
+    return html + '<div class="ctl">' + button(manual ? "Stop…" : "Start…", "generator", ' id="btn-generator" data-key="' + g + '"' + (manual ? "" : ' class="off"')) + "</div>";
   }
   function cardAlarms() {
     var html = "<h2>Alarms</h2>", found = [], k, p, d, v;
@@ -202,7 +221,8 @@
   }
   var CARDS = [["card-battery", cardBattery], ["card-inverter", cardInverter], ["card-solar", cardSolar],
     ["card-acin", cardAcIn], ["card-loads", cardLoads], ["card-grid", cardGrid], ["card-tanks", cardTanks],
-    ["card-temps", cardTemps], ["card-relays", cardRelays], ["card-ess", cardEss], ["card-alarms", cardAlarms]];
+    ["card-temps", cardTemps], ["card-relays", cardRelays], ["card-ess", cardEss], ["card-generator", cardGenerator],
+    ["card-alarms", cardAlarms]];
   var shown = {};
 
   function render() {
@@ -339,6 +359,9 @@
       n = el.getAttribute("data-relay");
       var to = get(key, "/Relay/" + n + "/State") === 1 ? 0 : 1;
       openDialog("Switch relay " + (Number(n) + 1) + (to ? " on" : " off") + "?", "", function () { return { key: key, path: "/Relay/" + n + "/State", value: to }; });
+    } else if (a === "generator") {
+      var start = get(key, "/ManualStart") === 1 ? 0 : 1;
+      openDialog(start ? "Start the generator?" : "Stop the generator?", "", function () { return { key: key, path: "/ManualStart", value: start }; });
     } else if (a === "step") {
       n = $("dialog-number");
       n.value = String((Number(n.value) || 0) + Number(el.getAttribute("data-step")));
