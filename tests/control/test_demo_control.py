@@ -97,7 +97,17 @@ def test_a_grid_setpoint_of_500_w_holds_the_grid_meter_at_500_w(demo: tuple[Demo
     d, ems = demo
     assert ems.read(SYSTEM, 2708) == [1]  # the demo is a zero-feed-in site
     ems.write(SYSTEM, 2700, 500)
-    reads = settles(ems.grid_w, lambda w: abs(w - 500) <= 100, within_s=15)
+    # The demo's appliances switch at random (a 2 kW kettle ending is a 2 kW step): a step in
+    # the loads while the loop settles is a new disturbance, and the 15 s start again, once.
+    loads = lambda: sum(ems.read(SYSTEM, 817, 3))  # noqa: E731 - /Ac/Consumption/L1-L3/Power
+    before = loads()
+    try:
+        reads = settles(ems.grid_w, lambda w: abs(w - 500) <= 100, within_s=15)
+    except AssertionError:
+        stepped = abs(loads() - before)
+        if stepped < 300:
+            raise
+        reads = settles(ems.grid_w, lambda w: abs(w - 500) <= 100, within_s=15)
     assert ems.read(SYSTEM, 2700) == [500]
     # The MultiPlus charges at its limit and the PV inverters are throttled for the rest.
     assert ems.read(SYSTEM, 2709) == [1], reads  # hub4 /PvPowerLimiterActive
@@ -164,9 +174,11 @@ def test_the_tank_pump_relay_follows_the_fresh_water_tank(demo: tuple[DemoProces
     if ems.read(SYSTEM, 807) == [1]:  # still filling: it stops once the tank is at 95 %
         assert level() < 95
         settles(lambda: ems.read(SYSTEM, 807)[0], lambda v: v == 0, within_s=20, hold=1)
-    assert level() >= 95  # it filled the tank to the stop level ...
+        assert level() >= 95  # it filled the tank to the stop level ...
+    else:  # it stopped before this test began, and the tank has drained a little since
+        assert 85 < level() <= 100
     time.sleep(2)
-    assert ems.read(SYSTEM, 807) == [0] and level() >= 94  # ... and stays off while it slowly drains
+    assert ems.read(SYSTEM, 807) == [0] and level() > 85  # ... and stays off above the start level
     audit = "".join(d.stderr)
     assert "control:tank-pump" in audit and "/Relay/1/State: 0 -> 1" in audit and "/Relay/1/State: 1 -> 0" in audit
 
