@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,19 @@ async def run_mbpoll(port: int, *args: str, timeout: float = 10.0) -> tuple[int,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode()
+
+
+# --- Modbus reads against what a map says a value encodes to -------------------------------
+def register_mismatches(client: Any, table: Any, unit: int, expected: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Every register of every path in ``expected``, read with a pymodbus sync client, whose
+    bytes differ from the map's encoding of the value: (path, address, got, wanted) each."""
+    mismatches = []
+    for p, value in expected.items():
+        regs = table.by_path.get(p, ())
+        assert regs, f"{p} has no register in the table"
+        for reg in regs:
+            rr = client.read_holding_registers(reg.address, count=reg.codec.width, device_id=unit)
+            got = b"".join(r.to_bytes(2, "big") for r in rr.registers) if not rr.isError() else b""
+            if got != reg.encode(value):
+                mismatches.append((p, reg.address, got.hex(), reg.encode(value).hex()))
+    return mismatches

@@ -5,39 +5,26 @@ package's decoder (issue 18, item 3)."""
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.demo_process import DemoProcess
 from tests.n2k.decode import decode_candump
 
-GX = [sys.executable, "-m", "gateway.cli"]
 RUN_S = 8.0
 
 
 def test_the_ble_smartshunt_and_mopeka_are_sent_and_the_n2k_senders_are_not_echoed(tmp_path: Path) -> None:
     log = tmp_path / "out.log"
-    proc = subprocess.Popen(
-        [*GX, "demo", "--n2k", f"candump:{log}", "--modbus", "127.0.0.1:0", "--http", "off"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    demo = DemoProcess(demo_options=["--n2k", f"candump:{log}"])
     try:
-        assert proc.stdout is not None
-        banner = ""
-        deadline = time.monotonic() + 20
-        while "Ctrl-C" not in banner and time.monotonic() < deadline:
-            banner += proc.stdout.readline()
+        banner = demo.banner
         assert re.search(r"unit\s+45\s+battery 45", banner) and re.search(r"unit\s+40\s+tank 40", banner), banner
         time.sleep(RUN_S)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        demo.stop()
 
     decoded = decode_candump(log)
     label = {m.src: str(m.fields["modelVersion"]) for m in decoded if m.pgn == 126996}

@@ -23,7 +23,7 @@ from registers import load_default
 from registers.compile.vedirect_fields import decode_capture
 from registers.vedirect import vedirect_map
 from tests.gateway_process import gateway_process, write_config
-from tests.helpers import MAPPINGS
+from tests.helpers import MAPPINGS, register_mismatches
 
 CMAP = load_default(defer_n2k=True)
 VMAP = vedirect_map(CMAP)
@@ -166,13 +166,7 @@ def test_gateway_run_publishes_exactly_a_captures_values(
                 deadline = time.monotonic() + 10
                 while True:  # the capture again and again, as a device repeats its blocks
                     os.write(master, capture)
-                    mismatches = []
-                    for p, value in expected.items():
-                        for reg in table.by_path.get(p, ()):
-                            rr = client.read_holding_registers(reg.address, count=reg.codec.width, device_id=unit)
-                            got = b"".join(r.to_bytes(2, "big") for r in rr.registers) if not rr.isError() else b""
-                            if got != reg.encode(value):
-                                mismatches.append((p, reg.address, got.hex(), reg.encode(value).hex()))
+                    mismatches = register_mismatches(client, table, unit, expected)
                     if not mismatches:
                         break
                     assert time.monotonic() < deadline, mismatches

@@ -18,7 +18,7 @@ from gateway.transports.serial import pty_pair
 from registers import load_default
 from registers.vedirect import TextFramer
 from tests.gateway_process import gateway_process, write_config
-from tests.helpers import ROOT
+from tests.helpers import ROOT, register_mismatches
 
 CMAP = load_default(defer_n2k=True)
 DATA = ROOT / "tests" / "data" / "vedirect"
@@ -100,15 +100,7 @@ def test_gateway_run_publishes_what_a_real_recording_last_said(tmp_path: Path, n
             try:
                 deadline = time.monotonic() + 10
                 while True:
-                    mismatches = []
-                    for p, value in expected.items():
-                        regs = table.by_path.get(p, ())
-                        assert regs, f"{p} has no register in the {service} table"
-                        for reg in regs:
-                            rr = client.read_holding_registers(reg.address, count=reg.codec.width, device_id=unit)
-                            got = b"".join(r.to_bytes(2, "big") for r in rr.registers) if not rr.isError() else b""
-                            if got != reg.encode(value):
-                                mismatches.append((p, reg.address, got.hex(), reg.encode(value).hex()))
+                    mismatches = register_mismatches(client, table, unit, expected)
                     if not mismatches:
                         break
                     assert time.monotonic() < deadline, mismatches
